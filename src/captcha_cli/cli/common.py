@@ -1,0 +1,71 @@
+"""Shared option aliases and the error handler every command uses."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from captcha_cli import runtime, ui
+from captcha_cli.errors import CaptchaError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")]
+ModelOpt = Annotated[
+    Path | None,
+    typer.Option("--model", "-m", help="A .keras model file or a run folder (uses its best.keras)."),
+]
+ArchOpt = Annotated[
+    str, typer.Option("--arch", help="Architecture preset: resnet34 (the report's), resnet18 or small.")
+]
+CharsetOpt = Annotated[
+    str | None, typer.Option("--charset", help="Characters, ranges allowed (e.g. 0-9a-zA-Z).")
+]
+MaxLengthOpt = Annotated[int | None, typer.Option("--max-length", help="Longest label (positions).")]
+HeightOpt = Annotated[int | None, typer.Option("--height", help="Input image height in pixels.")]
+WidthOpt = Annotated[int | None, typer.Option("--width", help="Input image width in pixels.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+
+
+def handle_errors(command: F) -> F:
+    """Turn CaptchaError into `Error: ...` on stderr with exit code 1; tracebacks only with --debug."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except CaptchaError as exc:
+            if runtime.is_debug():
+                raise
+            ui.error(exc.message, exc.hint)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            ui.error("interrupted")
+            raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as exc:  # the last line of defence: no tracebacks without --debug
+            if runtime.is_debug():
+                raise
+            ui.error(f"unexpected {type(exc).__name__}: {exc}", "run again with --debug for the traceback")
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def spec_overrides(charset: str | None = None, max_length: int | None = None,
+                   height: int | None = None, width: int | None = None) -> dict[str, Any]:
+    """Spec fields given on the command line (charset ranges expanded)."""
+    from captcha_cli.charset import parse_charset
+
+    overrides: dict[str, Any] = {}
+    if charset is not None:
+        overrides["charset"] = parse_charset(charset)
+    for name, value in (("max_length", max_length), ("height", height), ("width", width)):
+        if value is not None:
+            overrides[name] = value
+    return overrides

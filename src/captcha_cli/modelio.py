@@ -1,0 +1,49 @@
+"""Saving and loading models with their specs; writes go to a temporary name first."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import keras
+
+from captcha_cli.errors import ModelFileError
+from captcha_cli.spec import ModelSpec, load_spec, save_spec
+
+MODEL_SUFFIX = ".keras"
+
+
+def resolve_model_path(path: Path) -> Path:
+    """A `.keras` file, or the best (else last) model of a run folder."""
+    if path.is_dir():
+        for name in ("best.keras", "last.keras"):
+            if (path / name).is_file():
+                return path / name
+        raise ModelFileError(f"{path}: no best.keras or last.keras in this folder",
+                             hint="pass a .keras file or a run folder made by `captcha train`")
+    if not path.exists():
+        raise ModelFileError(f"{path}: no such model file")
+    if path.suffix != MODEL_SUFFIX:
+        raise ModelFileError(f"{path}: not a .keras model file")
+    return path
+
+
+def load_model(path: Path) -> tuple[keras.Model, ModelSpec, Path]:
+    """Load a saved model and its spec; returns (model, spec, resolved path)."""
+    path = resolve_model_path(path)
+    spec = load_spec(path)
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as exc:  # Keras raises many kinds for a damaged archive
+        raise ModelFileError(f"{path}: cannot load model ({type(exc).__name__}: {exc})") from exc
+    return model, spec, path
+
+
+def save_model(model: keras.Model, spec: ModelSpec, path: Path) -> Path:
+    """Save model and spec atomically: write `.NAME.tmp.keras`, then rename into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{MODEL_SUFFIX}")
+    model.save(tmp)
+    save_spec(spec, path)
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,219 @@
+"""The model spec and the training config: dataclasses with the report's defaults, JSON in/out."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from captcha_cli.charset import DEFAULT_CHARSET, Codec, validate_charset
+from captcha_cli.errors import ModelFileError, SpecError
+
+SPEC_VERSION = 1
+PREPROCESSING_BACKENDS = ("opencv", "pil", "none")
+LOSSES = ("softmax", "bce")
+
+# The architecture presets, stated once as data. `resnet34` is the report's model.
+ARCH_PRESETS: dict[str, dict[str, Any]] = {
+    "resnet34": {
+        "stem_filters": 64,
+        "stage_blocks": (3, 4, 6, 3),
+        "stage_filters": (64, 128, 256, 512),
+        "lstm_units": 256,
+        "fc_units": 2048,
+    },
+    "resnet18": {
+        "stem_filters": 64,
+        "stage_blocks": (2, 2, 2, 2),
+        "stage_filters": (64, 128, 256, 512),
+        "lstm_units": 256,
+        "fc_units": 2048,
+    },
+    "small": {
+        "stem_filters": 32,
+        "stage_blocks": (2, 2, 2, 2),
+        "stage_filters": (32, 64, 96, 128),
+        "lstm_units": 128,
+        "fc_units": 512,
+    },
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to rebuild a model and feed it: shape, charset, architecture, preprocessing."""
+
+    arch: str = "resnet34"
+    height: int = 60
+    width: int = 200
+    channels: int = 3
+    charset: str = DEFAULT_CHARSET
+    max_length: int = 6
+    stem_filters: int = 64
+    stem_kernel: int = 7
+    stem_stride: int = 2
+    pool_size: int = 3
+    pool_stride: int = 2
+    stage_blocks: tuple[int, ...] = (3, 4, 6, 3)
+    stage_filters: tuple[int, ...] = (64, 128, 256, 512)
+    stage_strides: tuple[int, ...] = (1, 2, 2, 2)
+    lstm_units: int = 256
+    fc_units: int = 2048
+    dropout: float = 0.5
+    preprocessing: str = "opencv"
+    loss: str = "softmax"
+
+    def __post_init__(self) -> None:
+        for name in ("stage_blocks", "stage_filters", "stage_strides"):
+            object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
+        self.validate()
+
+    @property
+    def codec(self) -> Codec:
+        return Codec(self.charset, self.max_length)
+
+    @property
+    def num_classes(self) -> int:
+        """Classes per position: the charset plus the padding space."""
+        return len(self.charset) + 1
+
+    @property
+    def output_size(self) -> int:
+        return self.max_length * self.num_classes
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.height, self.width, self.channels)
+
+    def feature_map_size(self) -> tuple[int, int]:
+        """Height and width after the stem, the pool and every stage ('same' padding)."""
+        h, w = self.height, self.width
+        for stride in (self.stem_stride, self.pool_stride, *self.stage_strides):
+            h, w = math.ceil(h / stride), math.ceil(w / stride)
+        return h, w
+
+    def validate(self) -> None:
+        """Refuse a spec that cannot build a working model; the error echoes the bad value."""
+        positive = (
+            "height", "width", "max_length", "stem_filters", "stem_kernel", "stem_stride",
+            "pool_size", "pool_stride", "lstm_units", "fc_units",
+        )
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise SpecError(f"{name} must be a positive integer. Received: {name}={value!r}")
+        if self.channels not in (1, 3):
+            raise SpecError(f"channels must be 1 or 3. Received: channels={self.channels}")
+        if self.height < 16 or self.width < 16:
+            raise SpecError(
+                f"images must be at least 16x16. Received: height={self.height}, width={self.width}"
+            )
+        lengths = {len(self.stage_blocks), len(self.stage_filters), len(self.stage_strides)}
+        if len(lengths) != 1 or not self.stage_blocks:
+            raise SpecError(
+                "stage_blocks, stage_filters and stage_strides must have the same, non-zero length. "
+                f"Received: stage_blocks={self.stage_blocks}, stage_filters={self.stage_filters}, "
+                f"stage_strides={self.stage_strides}"
+            )
+        for name in ("stage_blocks", "stage_filters", "stage_strides"):
+            values = getattr(self, name)
+            if any(v < 1 for v in values):
+                raise SpecError(f"{name} must all be positive. Received: {name}={values}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise SpecError(f"dropout must be in [0, 1). Received: dropout={self.dropout}")
+        if self.preprocessing not in PREPROCESSING_BACKENDS:
+            raise SpecError(
+                f"preprocessing must be one of {', '.join(PREPROCESSING_BACKENDS)}. "
+                f"Received: preprocessing={self.preprocessing!r}"
+            )
+        if self.loss not in LOSSES:
+            raise SpecError(f"loss must be one of {', '.join(LOSSES)}. Received: loss={self.loss!r}")
+        try:
+            validate_charset(self.charset)
+        except Exception as exc:
+            raise SpecError(str(exc)) from exc
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        for name in ("stage_blocks", "stage_filters", "stage_strides"):
+            data[name] = list(data[name])
+        return {"spec_version": SPEC_VERSION, **data}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
+        data = dict(data)
+        version = data.pop("spec_version", SPEC_VERSION)
+        if version != SPEC_VERSION:
+            raise SpecError(f"unsupported spec version. Received: spec_version={version}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SpecError(f"unknown spec fields. Received: {', '.join(unknown)}")
+        return cls(**data)
+
+
+def spec_for_arch(arch: str, **overrides: Any) -> ModelSpec:
+    """The spec of a preset architecture, with any field overridden."""
+    if arch not in ARCH_PRESETS:
+        choices = ", ".join(ARCH_PRESETS)
+        raise SpecError(f"unknown architecture; choose one of {choices}. Received: arch={arch!r}")
+    return ModelSpec(arch=arch, **{**ARCH_PRESETS[arch], **overrides})
+
+
+def spec_path_for(model_path: Path) -> Path:
+    """Where the spec of a saved model lives: `best.keras` -> `best.spec.json`."""
+    return model_path.with_name(model_path.name.rsplit(".", 1)[0] + ".spec.json")
+
+
+def save_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON to a temporary name beside `path`, then rename it into place."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def save_spec(spec: ModelSpec, model_path: Path) -> Path:
+    path = spec_path_for(model_path)
+    save_json_atomic(path, spec.to_dict())
+    return path
+
+
+def load_spec(model_path: Path) -> ModelSpec:
+    """Read the spec saved beside a model file."""
+    path = spec_path_for(model_path)
+    if not path.is_file():
+        raise ModelFileError(
+            f"{path}: model spec not found",
+            hint="every model trained by `captcha train` has a .spec.json beside it",
+        )
+    try:
+        return ModelSpec.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise ModelFileError(f"{path}: not a valid model spec ({exc})") from exc
+    except SpecError as exc:
+        raise ModelFileError(f"{path}: {exc.message}") from exc
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings; the defaults are the report's (sections 3 and 5)."""
+
+    learning_rate: float = 0.001
+    batch_size: int = 64
+    max_steps: int = 200_000
+    val_every: int = 300
+    save_every: int = 500
+    keep: int = 3
+    target_acc: float = 0.85
+    lr_factor: float = 0.5
+    lr_patience: int = 5
+    min_lr: float = 1e-7
+    val_split: float = 0.2
+    seed: int = 0
+    precision: str = "auto"
+    augment: bool = False
+    time_budget_s: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,183 @@
+"""The only module that imports rich: consoles, tables, panels and progress."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+stdout = Console(soft_wrap=True)
+stderr = Console(stderr=True, soft_wrap=True)
+
+
+def error(message: str, hint: str = "") -> None:
+    """One line on stderr: `Error: message`, then an optional hint line."""
+    stderr.print(f"[bold red]Error:[/] {message}", highlight=False, markup=True)
+    if hint:
+        stderr.print(f"[dim]Hint: {hint}[/]", highlight=False)
+
+
+def info(message: str) -> None:
+    stderr.print(message, highlight=False)
+
+
+def print_json(data: Any) -> None:
+    """Exactly one JSON document on stdout, nothing else."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def print_text(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _fmt_int(value: int) -> str:
+    return f"{value:,}"
+
+
+def _fmt_shape(shape: Sequence[Any]) -> str:
+    return "(" + ", ".join("None" if v is None else str(v) for v in shape) + ")"
+
+
+def render_model_summary(report: dict[str, Any], console: Console | None = None) -> None:
+    """The parameter-count report: one row per part, then totals and shapes."""
+    console = console or stdout
+    table = Table(title=f"Model {report['name']} ({report['arch']})", title_justify="left")
+    for column, justify in (("part", "left"), ("output shape", "left"), ("layers", "right"),
+                            ("parameters", "right"), ("MACs / image", "right")):
+        table.add_column(column, justify=justify)
+    for part in report["parts"]:
+        table.add_row(part["name"], _fmt_shape(part["output_shape"]), str(part["layers"]),
+                      _fmt_int(part["params"]), _fmt_int(part["macs"]))
+    console.print(table)
+    totals = Table.grid(padding=(0, 2))
+    totals.add_column(style="bold")
+    totals.add_column()
+    rows = [
+        ("total parameters", _fmt_int(report["total_params"])),
+        ("trainable", _fmt_int(report["trainable_params"])),
+        ("non-trainable", _fmt_int(report["non_trainable_params"])),
+        ("size (float32)", f"{report['size_mb']:.2f} MB"),
+        ("input shape", _fmt_shape(report["input_shape"])),
+        ("output shape", _fmt_shape(report["output_shape"])),
+        ("MACs per image", f"{_fmt_int(report['macs_per_image'])} ({report['macs_per_image'] / 1e9:.2f} G)"),
+        ("charset", f"{report['charset']} ({report['num_classes']} classes with padding)"),
+        ("max length", str(report["max_length"])),
+        ("preprocessing", report["preprocessing"]),
+    ]
+    for label, value in rows:
+        totals.add_row(label, value)
+    console.print(totals)
+
+
+def render_checks(checks: Iterable[Any], console: Console | None = None) -> None:
+    """The verify table: claim, what was found, pass or fail; then `N passed, M failed`."""
+    console = console or stdout
+    checks = list(checks)
+    table = Table(show_lines=False)
+    table.add_column("", width=4)
+    table.add_column("check", style="bold")
+    table.add_column("claim")
+    table.add_column("found")
+    for check in checks:
+        mark = "[green]PASS[/]" if check.passed else "[bold red]FAIL[/]"
+        table.add_row(mark, check.name, check.claim, check.found)
+    console.print(table)
+    passed = sum(c.passed for c in checks)
+    console.print(f"{passed} passed, {len(checks) - passed} failed", highlight=False)
+
+
+def render_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]],
+                 console: Console | None = None) -> None:
+    """A plain table of rows (already formatted values)."""
+    console = console or stdout
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(v) for v in row))
+    console.print(table)
+
+
+def render_panel(title: str, lines: Sequence[str], console: Console | None = None,
+                 style: str = "cyan") -> None:
+    console = console or stderr
+    console.print(Panel("\n".join(lines), title=title, title_align="left", border_style=style,
+                        expand=False), highlight=False)
+
+
+class ProgressBar:
+    """A rich progress bar on a terminal; periodic plain lines in a log; silent when disabled."""
+
+    def __init__(self, description: str, total: int | None, enabled: bool = True,
+                 console: Console | None = None, log_every_s: float = 10.0) -> None:
+        self.console = console or stderr
+        self.description = description
+        self.total = total
+        self.enabled = enabled
+        self.interactive = enabled and self.console.is_terminal
+        self.log_every_s = log_every_s
+        self.completed = 0
+        self._start = time.monotonic()
+        self._last_log = self._start
+        self._progress: Progress | None = None
+        self._task = None
+
+    def __enter__(self) -> ProgressBar:
+        if self.interactive:
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TaskProgressColumn(), TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                TextColumn("{task.fields[status]}"), console=self.console, transient=False,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task(self.description, total=self.total, rate="", status="")
+        return self
+
+    def advance(self, amount: int = 1, status: str = "") -> None:
+        self.completed += amount
+        elapsed = max(time.monotonic() - self._start, 1e-9)
+        rate = f"{self.completed / elapsed:.1f}/s"
+        if self._progress is not None:
+            self._progress.update(self._task, advance=amount, rate=rate, status=status)
+        elif self.enabled and time.monotonic() - self._last_log >= self.log_every_s:
+            self._last_log = time.monotonic()
+            total = f"/{self.total}" if self.total else ""
+            self.console.print(f"{self.description}: {self.completed}{total} ({rate}) {status}",
+                               highlight=False)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+        elif self.enabled and self.completed:
+            elapsed = max(time.monotonic() - self._start, 1e-9)
+            self.console.print(f"{self.description}: {self.completed} done in {elapsed:.1f}s "
+                               f"({self.completed / elapsed:.1f}/s)", highlight=False)
+
+
+@contextmanager
+def status(message: str, enabled: bool = True):
+    """A spinner on a terminal while something slow (like importing TensorFlow) happens."""
+    if enabled and stderr.is_terminal:
+        with stderr.status(message):
+            yield
+    else:
+        yield

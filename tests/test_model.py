@@ -1,0 +1,104 @@
+"""The one model module: shapes, parameter counts, names, save and reload."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from captcha_cli.errors import ModelFileError
+from captcha_cli.model import build_model, describe_model, residual_block, residual_stack
+from captcha_cli.modelio import load_model, save_model
+from captcha_cli.spec import ModelSpec, save_spec, spec_for_arch
+
+# The report's test result (REPORT_EN.md section 1): total parameters of captcha_resnet34.
+REPORT_TOTAL_PARAMS = 32_054_714
+
+
+def test_default_model_matches_the_report(default_model) -> None:
+    assert default_model.name == "captcha_resnet34"
+    assert default_model.count_params() == REPORT_TOTAL_PARAMS
+    assert default_model.input_shape == (None, 60, 200, 3)
+    assert default_model.output_shape == (None, 378)
+    out = default_model(np.zeros((1, 60, 200, 3), "float32"), training=False)
+    assert out.shape == (1, 378)
+
+
+def test_layer_names_are_hierarchical(default_model) -> None:
+    names = {layer.name for layer in default_model.layers}
+    for name in ("conv1_conv", "pool1_pool", "conv2_block1_0_conv", "conv2_block3_out",
+                 "conv3_block4_add", "conv4_block6_2_bn", "conv5_block1_0_bn", "bilstm", "fc",
+                 "dropout_fc", "output"):
+        assert name in names
+    assert "conv2_block2_0_conv" not in names  # identity shortcut
+
+
+def test_parts_add_up(default_model) -> None:
+    parts = describe_model(default_model)
+    assert [p.name for p in parts] == ["stem", "conv2_x", "conv3_x", "conv4_x", "conv5_x",
+                                       "sequence head", "fc", "output"]
+    assert sum(p.params for p in parts) == REPORT_TOTAL_PARAMS
+    assert parts[-1].params == 2048 * 378 + 378
+    assert parts[5].params == 2 * 4 * 256 * (1024 + 256 + 1)
+
+
+def test_blocks_build_without_names() -> None:
+    inputs = keras.Input((16, 16, 4))
+    x = residual_block(inputs, 4)
+    x = residual_block(x, 4)
+    x = residual_stack(x, 8, 3, stride=2)
+    assert tuple(x.shape) == (None, 8, 8, 8)
+
+
+@pytest.mark.parametrize(("overrides", "output"), [
+    ({"charset": "0123456789", "max_length": 4}, 44),
+    ({"max_length": 5}, 315),
+    ({"height": 40, "width": 120}, 378),
+])
+def test_spec_changes_change_the_model(overrides: dict, output: int) -> None:
+    spec = spec_for_arch("small", **overrides)
+    model = build_model(spec)
+    assert model.output_shape == (None, output)
+    assert model.input_shape == (None, spec.height, spec.width, 3)
+
+
+def test_widths_and_units_change_params() -> None:
+    small = build_model(spec_for_arch("small")).count_params()
+    wider = build_model(spec_for_arch("small", lstm_units=64, fc_units=256)).count_params()
+    assert wider < small
+    assert len([layer for layer in build_model(spec_for_arch("resnet18")).layers
+                if layer.name.endswith("_out")]) == 8
+
+
+def test_save_and_reload_give_same_outputs(tmp_path, tiny_spec) -> None:
+    model = build_model(tiny_spec)
+    batch = np.random.default_rng(0).random((2, 32, 64, 3), dtype=np.float32)
+    path = save_model(model, tiny_spec, tmp_path / "best.keras")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.keras", "best.spec.json"]
+    loaded, spec, resolved = load_model(tmp_path)
+    assert resolved == path
+    assert spec == tiny_spec
+    np.testing.assert_allclose(model(batch, training=False), loaded(batch, training=False),
+                               rtol=1e-6, atol=1e-6)
+
+
+def test_model_file_errors(tmp_path) -> None:
+    with pytest.raises(ModelFileError, match="no best.keras or last.keras"):
+        load_model(tmp_path)
+    with pytest.raises(ModelFileError, match="no such model file"):
+        load_model(tmp_path / "nope.keras")
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(b"not a zip")
+    save_spec(ModelSpec(), broken)
+    with pytest.raises(ModelFileError, match="broken.keras: cannot load model"):
+        load_model(broken)
+
+
+@pytest.mark.slow
+def test_full_model_save_reload(tmp_path, default_model) -> None:
+    batch = np.random.default_rng(0).random((1, 60, 200, 3), dtype=np.float32)
+    save_model(default_model, ModelSpec(), tmp_path / "best.keras")
+    loaded, spec, _ = load_model(tmp_path)
+    assert spec == ModelSpec()
+    np.testing.assert_allclose(default_model(batch, training=False), loaded(batch, training=False),
+                               rtol=1e-5, atol=1e-5)
