@@ -9,8 +9,16 @@ from captcha_cli import runtime
 from captcha_cli.spec import ModelSpec
 
 TINY = dict(
-    arch="tiny", height=32, width=64, charset="0123456789", max_length=4, stem_filters=8,
-    stage_blocks=(2, 1, 1, 1), stage_filters=(8, 8, 16, 16), lstm_units=8, fc_units=16,
+    arch="tiny",
+    height=32,
+    width=64,
+    charset="0123456789",
+    max_length=4,
+    stem_filters=8,
+    stage_blocks=(2, 1, 1, 1),
+    stage_filters=(8, 8, 16, 16),
+    lstm_units=8,
+    fc_units=16,
 )
 
 

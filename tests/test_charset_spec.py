@@ -16,12 +16,15 @@ def test_parse_charset_ranges() -> None:
     assert parse_charset("-a") == "-a"
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("", "charset is empty. Received: charset=''"),
-    ("9-0", "charset range 9-0 runs backwards. Received: charset='9-0'"),
-    ("a b", "charset may not contain the padding space. Received: charset='a b'"),
-    ("0-9a5", "charset repeats '5'. Received: charset='0-9a5'"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "charset is empty. Received: charset=''"),
+        ("9-0", "charset range 9-0 runs backwards. Received: charset='9-0'"),
+        ("a b", "charset may not contain the padding space. Received: charset='a b'"),
+        ("0-9a5", "charset repeats '5'. Received: charset='0-9a5'"),
+    ],
+)
 def test_parse_charset_errors(text: str, message: str) -> None:
     with pytest.raises(CharsetError) as info:
         parse_charset(text)
@@ -56,14 +59,17 @@ def test_default_spec_is_the_report() -> None:
     assert spec.feature_map_size() == (2, 7)
 
 
-@pytest.mark.parametrize(("overrides", "message"), [
-    ({"max_length": 0}, "max_length must be a positive integer. Received: max_length=0"),
-    ({"dropout": 1.5}, "dropout must be in [0, 1). Received: dropout=1.5"),
-    ({"stage_blocks": (3, 4)}, "stage_blocks, stage_filters and stage_strides must have the same"),
-    ({"channels": 2}, "channels must be 1 or 3. Received: channels=2"),
-    ({"height": 8}, "images must be at least 16x16. Received: height=8, width=200"),
-    ({"preprocessing": "magic"}, "Received: preprocessing='magic'"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"max_length": 0}, "max_length must be a positive integer. Received: max_length=0"),
+        ({"dropout": 1.5}, "dropout must be in [0, 1). Received: dropout=1.5"),
+        ({"stage_blocks": (3, 4)}, "stage_blocks, stage_filters and stage_strides must have the same"),
+        ({"channels": 2}, "channels must be 1 or 3. Received: channels=2"),
+        ({"height": 8}, "images must be at least 16x16. Received: height=8, width=200"),
+        ({"preprocessing": "magic"}, "Received: preprocessing='magic'"),
+    ],
+)
 def test_invalid_specs_echo_the_value(overrides: dict, message: str) -> None:
     with pytest.raises(SpecError) as info:
         ModelSpec(**overrides)

@@ -60,8 +60,12 @@ def test_help_and_usage_errors_do_not_import_tensorflow(argv: list[str]) -> None
 
 
 def test_tensorflow_noise_hidden_by_default() -> None:
-    out = subprocess.run([sys.executable, "-m", "captcha_cli", "summary", "--arch", "small", "--json"],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "captcha_cli", "summary", "--arch", "small", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert "oneDNN" not in out.stderr and "cuda" not in out.stderr.lower()
     assert out.stderr == ""
@@ -71,7 +75,8 @@ def test_bad_spec_is_one_line_error_without_traceback(runner) -> None:
     result = invoke(runner, "summary", "--max-length", "0")
     assert result.exit_code == 1
     assert result.stderr.splitlines()[0] == (
-        "Error: max_length must be a positive integer. Received: max_length=0")
+        "Error: max_length must be a positive integer. Received: max_length=0"
+    )
     assert "Traceback" not in result.output
 
 

@@ -26,17 +26,35 @@ def test_default_model_matches_the_report(default_model) -> None:
 
 def test_layer_names_are_hierarchical(default_model) -> None:
     names = {layer.name for layer in default_model.layers}
-    for name in ("conv1_conv", "pool1_pool", "conv2_block1_0_conv", "conv2_block3_out",
-                 "conv3_block4_add", "conv4_block6_2_bn", "conv5_block1_0_bn", "bilstm", "fc",
-                 "dropout_fc", "output"):
+    for name in (
+        "conv1_conv",
+        "pool1_pool",
+        "conv2_block1_0_conv",
+        "conv2_block3_out",
+        "conv3_block4_add",
+        "conv4_block6_2_bn",
+        "conv5_block1_0_bn",
+        "bilstm",
+        "fc",
+        "dropout_fc",
+        "output",
+    ):
         assert name in names
     assert "conv2_block2_0_conv" not in names  # identity shortcut
 
 
 def test_parts_add_up(default_model) -> None:
     parts = describe_model(default_model)
-    assert [p.name for p in parts] == ["stem", "conv2_x", "conv3_x", "conv4_x", "conv5_x",
-                                       "sequence head", "fc", "output"]
+    assert [p.name for p in parts] == [
+        "stem",
+        "conv2_x",
+        "conv3_x",
+        "conv4_x",
+        "conv5_x",
+        "sequence head",
+        "fc",
+        "output",
+    ]
     assert sum(p.params for p in parts) == REPORT_TOTAL_PARAMS
     assert parts[-1].params == 2048 * 378 + 378
     assert parts[5].params == 2 * 4 * 256 * (1024 + 256 + 1)
@@ -50,11 +68,14 @@ def test_blocks_build_without_names() -> None:
     assert tuple(x.shape) == (None, 8, 8, 8)
 
 
-@pytest.mark.parametrize(("overrides", "output"), [
-    ({"charset": "0123456789", "max_length": 4}, 44),
-    ({"max_length": 5}, 315),
-    ({"height": 40, "width": 120}, 378),
-])
+@pytest.mark.parametrize(
+    ("overrides", "output"),
+    [
+        ({"charset": "0123456789", "max_length": 4}, 44),
+        ({"max_length": 5}, 315),
+        ({"height": 40, "width": 120}, 378),
+    ],
+)
 def test_spec_changes_change_the_model(overrides: dict, output: int) -> None:
     spec = spec_for_arch("small", **overrides)
     model = build_model(spec)
@@ -66,8 +87,10 @@ def test_widths_and_units_change_params() -> None:
     small = build_model(spec_for_arch("small")).count_params()
     wider = build_model(spec_for_arch("small", lstm_units=64, fc_units=256)).count_params()
     assert wider < small
-    assert len([layer for layer in build_model(spec_for_arch("resnet18")).layers
-                if layer.name.endswith("_out")]) == 8
+    assert (
+        len([layer for layer in build_model(spec_for_arch("resnet18")).layers if layer.name.endswith("_out")])
+        == 8
+    )
 
 
 def test_save_and_reload_give_same_outputs(tmp_path, tiny_spec) -> None:
@@ -78,8 +101,9 @@ def test_save_and_reload_give_same_outputs(tmp_path, tiny_spec) -> None:
     loaded, spec, resolved = load_model(tmp_path)
     assert resolved == path
     assert spec == tiny_spec
-    np.testing.assert_allclose(model(batch, training=False), loaded(batch, training=False),
-                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        model(batch, training=False), loaded(batch, training=False), rtol=1e-6, atol=1e-6
+    )
 
 
 def test_model_file_errors(tmp_path) -> None:
@@ -100,5 +124,6 @@ def test_full_model_save_reload(tmp_path, default_model) -> None:
     save_model(default_model, ModelSpec(), tmp_path / "best.keras")
     loaded, spec, _ = load_model(tmp_path)
     assert spec == ModelSpec()
-    np.testing.assert_allclose(default_model(batch, training=False), loaded(batch, training=False),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        default_model(batch, training=False), loaded(batch, training=False), rtol=1e-5, atol=1e-5
+    )

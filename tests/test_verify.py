@@ -77,8 +77,7 @@ def test_tiny_model_passes_its_own_spec(tiny_spec) -> None:
 def test_dropout_in_a_conv_stage_fails(monkeypatch, tiny_spec) -> None:
     monkeypatch.setattr(model_module, "residual_block", _block_with_conv_dropout)
     failed = failed_names(build_model(tiny_spec), tiny_spec)
-    assert {"no Dropout in the convolutional part", "exactly one Dropout",
-            "residual block order"} <= failed
+    assert {"no Dropout in the convolutional part", "exactly one Dropout", "residual block order"} <= failed
     assert "parameter count" not in failed  # Dropout has no weights
 
 
@@ -93,12 +92,13 @@ def test_wrong_stage_depth_width_and_lstm_fail(tiny_spec) -> None:
     from dataclasses import replace
 
     assert "blocks per stage" in failed_names(
-        build_model(replace(tiny_spec, stage_blocks=(2, 5, 1, 1))), tiny_spec)
+        build_model(replace(tiny_spec, stage_blocks=(2, 5, 1, 1))), tiny_spec
+    )
     assert "filters per stage" in failed_names(
-        build_model(replace(tiny_spec, stage_filters=(8, 16, 16, 16))), tiny_spec)
+        build_model(replace(tiny_spec, stage_filters=(8, 16, 16, 16))), tiny_spec
+    )
     assert "BiLSTM" in failed_names(build_model(replace(tiny_spec, lstm_units=4)), tiny_spec)
-    assert "fully connected head" in failed_names(
-        build_model(replace(tiny_spec, dropout=0.3)), tiny_spec)
+    assert "fully connected head" in failed_names(build_model(replace(tiny_spec, dropout=0.3)), tiny_spec)
 
 
 @pytest.mark.slow

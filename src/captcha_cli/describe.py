@@ -41,8 +41,13 @@ def model_report(spec: ModelSpec | None = None, model_path: Path | None = None) 
         "max_length": spec.max_length,
         "preprocessing": spec.preprocessing,
         "parts": [
-            {"name": p.name, "output_shape": list(p.output_shape), "layers": p.layers,
-             "params": p.params, "macs": p.macs}
+            {
+                "name": p.name,
+                "output_shape": list(p.output_shape),
+                "layers": p.layers,
+                "params": p.params,
+                "macs": p.macs,
+            }
             for p in parts
         ],
         "spec": spec.to_dict(),

@@ -6,10 +6,11 @@ from __future__ import annotations
 class CaptchaError(Exception):
     """Base of every error the CLI reports as `Error: ...` with exit code 1."""
 
-    def __init__(self, message: str, hint: str = "") -> None:
+    def __init__(self, message: str, hint: str = "", rows: list[dict] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.rows = rows or []
 
 
 class SpecError(CaptchaError):

@@ -175,5 +175,3 @@ def describe_model(model: keras.Model) -> list[ModelPart]:
         ModelPart(name, entry["output_shape"], entry["layers"], entry["params"], entry["macs"])
         for name, entry in parts.items()
     ]
-
-

@@ -19,8 +19,10 @@ def resolve_model_path(path: Path) -> Path:
         for name in ("best.keras", "last.keras"):
             if (path / name).is_file():
                 return path / name
-        raise ModelFileError(f"{path}: no best.keras or last.keras in this folder",
-                             hint="pass a .keras file or a run folder made by `captcha train`")
+        raise ModelFileError(
+            f"{path}: no best.keras or last.keras in this folder",
+            hint="pass a .keras file or a run folder made by `captcha train`",
+        )
     if not path.exists():
         raise ModelFileError(f"{path}: no such model file")
     if path.suffix != MODEL_SUFFIX:

@@ -35,6 +35,7 @@ def import_tensorflow() -> None:
     if "tensorflow" in sys.modules or is_debug():
         import keras  # noqa: F401
         import tensorflow  # noqa: F401
+
         return
     sys.stderr.flush()
     saved = os.dup(2)

@@ -98,8 +98,16 @@ class ModelSpec:
     def validate(self) -> None:
         """Refuse a spec that cannot build a working model; the error echoes the bad value."""
         positive = (
-            "height", "width", "max_length", "stem_filters", "stem_kernel", "stem_stride",
-            "pool_size", "pool_stride", "lstm_units", "fc_units",
+            "height",
+            "width",
+            "max_length",
+            "stem_filters",
+            "stem_kernel",
+            "stem_stride",
+            "pool_size",
+            "pool_stride",
+            "lstm_units",
+            "fc_units",
         )
         for name in positive:
             value = getattr(self, name)

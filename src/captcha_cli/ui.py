@@ -22,6 +22,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from captcha_cli.charset import compact_charset
+
 stdout = Console(soft_wrap=True)
 stderr = Console(stderr=True, soft_wrap=True)
 
@@ -60,12 +62,22 @@ def render_model_summary(report: dict[str, Any], console: Console | None = None)
     """The parameter-count report: one row per part, then totals and shapes."""
     console = console or stdout
     table = Table(title=f"Model {report['name']} ({report['arch']})", title_justify="left")
-    for column, justify in (("part", "left"), ("output shape", "left"), ("layers", "right"),
-                            ("parameters", "right"), ("MACs / image", "right")):
+    for column, justify in (
+        ("part", "left"),
+        ("output shape", "left"),
+        ("layers", "right"),
+        ("parameters", "right"),
+        ("MACs / image", "right"),
+    ):
         table.add_column(column, justify=justify)
     for part in report["parts"]:
-        table.add_row(part["name"], _fmt_shape(part["output_shape"]), str(part["layers"]),
-                      _fmt_int(part["params"]), _fmt_int(part["macs"]))
+        table.add_row(
+            part["name"],
+            _fmt_shape(part["output_shape"]),
+            str(part["layers"]),
+            _fmt_int(part["params"]),
+            _fmt_int(part["macs"]),
+        )
     console.print(table)
     totals = Table.grid(padding=(0, 2))
     totals.add_column(style="bold")
@@ -104,8 +116,9 @@ def render_checks(checks: Iterable[Any], console: Console | None = None) -> None
     console.print(f"{passed} passed, {len(checks) - passed} failed", highlight=False)
 
 
-def render_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]],
-                 console: Console | None = None) -> None:
+def render_table(
+    title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], console: Console | None = None
+) -> None:
     """A plain table of rows (already formatted values)."""
     console = console or stdout
     table = Table(title=title, title_justify="left")
@@ -116,18 +129,27 @@ def render_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any
     console.print(table)
 
 
-def render_panel(title: str, lines: Sequence[str], console: Console | None = None,
-                 style: str = "cyan") -> None:
+def render_panel(
+    title: str, lines: Sequence[str], console: Console | None = None, style: str = "cyan"
+) -> None:
     console = console or stderr
-    console.print(Panel("\n".join(lines), title=title, title_align="left", border_style=style,
-                        expand=False), highlight=False)
+    console.print(
+        Panel("\n".join(lines), title=title, title_align="left", border_style=style, expand=False),
+        highlight=False,
+    )
 
 
 class ProgressBar:
     """A rich progress bar on a terminal; periodic plain lines in a log; silent when disabled."""
 
-    def __init__(self, description: str, total: int | None, enabled: bool = True,
-                 console: Console | None = None, log_every_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        description: str,
+        total: int | None,
+        enabled: bool = True,
+        console: Console | None = None,
+        log_every_s: float = 10.0,
+    ) -> None:
         self.console = console or stderr
         self.description = description
         self.total = total
@@ -143,10 +165,17 @@ class ProgressBar:
     def __enter__(self) -> ProgressBar:
         if self.interactive:
             self._progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TaskProgressColumn(), TextColumn("{task.fields[rate]}"),
-                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                TextColumn("{task.fields[status]}"), console=self.console, transient=False,
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TaskProgressColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[status]}"),
+                console=self.console,
+                transient=False,
             )
             self._progress.start()
             self._task = self._progress.add_task(self.description, total=self.total, rate="", status="")
@@ -161,16 +190,20 @@ class ProgressBar:
         elif self.enabled and time.monotonic() - self._last_log >= self.log_every_s:
             self._last_log = time.monotonic()
             total = f"/{self.total}" if self.total else ""
-            self.console.print(f"{self.description}: {self.completed}{total} ({rate}) {status}",
-                               highlight=False)
+            self.console.print(
+                f"{self.description}: {self.completed}{total} ({rate}) {status}", highlight=False
+            )
 
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
             self._progress.stop()
         elif self.enabled and self.completed:
             elapsed = max(time.monotonic() - self._start, 1e-9)
-            self.console.print(f"{self.description}: {self.completed} done in {elapsed:.1f}s "
-                               f"({self.completed / elapsed:.1f}/s)", highlight=False)
+            self.console.print(
+                f"{self.description}: {self.completed} done in {elapsed:.1f}s "
+                f"({self.completed / elapsed:.1f}/s)",
+                highlight=False,
+            )
 
 
 @contextmanager
@@ -181,3 +214,57 @@ def status(message: str, enabled: bool = True):
             yield
     else:
         yield
+
+
+def render_problems(rows: Sequence[dict[str, Any]], console: Console | None = None) -> None:
+    """The dataset problems table: problem, count, first examples, what to do."""
+    console = console or stderr
+    table = Table(title="Problems found", title_justify="left")
+    for column in ("problem", "count", "first examples", "what to do"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["problem"], str(row["count"]), "\n".join(row["examples"]), row["advice"])
+    console.print(table)
+
+
+def render_audit(stats: dict[str, Any], console: Console | None = None) -> None:
+    """The dataset audit: counts, label source, charset, lengths, sizes, problems."""
+    console = console or stdout
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("folder", stats["root"])
+    grid.add_row("images found", _fmt_int(stats["images"]))
+    grid.add_row("labelled and usable", _fmt_int(stats["labelled"]))
+    grid.add_row("label source", stats["label_source"])
+    grid.add_row("charset", f"{compact_charset(stats['charset'])} ({len(stats['charset'])} characters)")
+    grid.add_row("label lengths", ", ".join(f"{k}: {v:,}" for k, v in stats["lengths"].items()) or "-")
+    grid.add_row("image sizes", ", ".join(f"{k}: {v:,}" for k, v in stats["image_sizes"].items()) or "-")
+    grid.add_row("duplicate images", _fmt_int(stats["duplicates"]))
+    grid.add_row("character counts", "  ".join(f"{c}:{n}" for c, n in stats["char_counts"].items()) or "-")
+    console.print(grid)
+    if stats["problems"]:
+        render_problems(stats["problems"], console)
+    else:
+        console.print("No problems found.")
+
+
+class ConsoleReporter:
+    """The rich Reporter: progress bars on stderr, notes, and renderings of workflow events."""
+
+    def __init__(self, enabled: bool = True, console: Console | None = None) -> None:
+        self.enabled = enabled
+        self.console = console or stderr
+        self.renderers: dict[str, Any] = {}
+
+    def progress(self, description: str, total: int | None) -> ProgressBar:
+        return ProgressBar(description, total, enabled=self.enabled, console=self.console)
+
+    def info(self, message: str) -> None:
+        if self.enabled:
+            self.console.print(message, highlight=False)
+
+    def event(self, kind: str, data: dict[str, Any]) -> None:
+        renderer = self.renderers.get(kind)
+        if self.enabled and renderer is not None:
+            renderer(data, self.console)

@@ -18,8 +18,14 @@ REPORT_SIZE_MB = 122.28
 REPORT_INPUT = (1, 60, 200, 3)
 REPORT_OUTPUT = (1, 378)
 REPORT_LAYER_FORMULA = "1 + (3+4+6+3)x2 + 1 + 1"
-DROPOUT_CLASSES = {"Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
-                   "GaussianDropout", "AlphaDropout"}
+DROPOUT_CLASSES = {
+    "Dropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+    "GaussianDropout",
+    "AlphaDropout",
+}
 BLOCK_ORDER = ["Conv2D", "BatchNormalization", "ReLU", "Conv2D", "BatchNormalization", "Add", "ReLU"]
 BLOCK_NAME = re.compile(r"^(conv(\d+)_block(\d+))_")
 
@@ -61,7 +67,9 @@ def model_graph(model: keras.Model) -> dict[str, Node]:
     for layer in model.get_config()["layers"]:
         config = layer["config"]
         graph[config["name"]] = Node(
-            name=config["name"], kind=_kind(layer["class_name"], config), config=config,
+            name=config["name"],
+            kind=_kind(layer["class_name"], config),
+            config=config,
             inputs=tuple(_histories(layer.get("inbound_nodes", []))),
         )
     return graph
@@ -108,14 +116,19 @@ def find_blocks(graph: dict[str, Node]) -> list[Block]:
         branches = [_walk_back(graph, i, prefix) for i in (add.inputs if add else ())]
         branches.sort(key=len)
         shortcut, main = (branches[0], branches[-1]) if len(branches) == 2 else ([], [])
-        main_kinds = [graph[n].kind for n in main] + ([add.kind] if add else []) + (
-            [out.kind] if out else [])
-        blocks.append(Block(
-            name=prefix, stage=stage, index=index, main_path=main_kinds,
-            shortcut=[graph[n].kind for n in shortcut], out_kind=out.kind if out else "",
-            first_conv=graph[main[0]] if main else None,
-            shortcut_conv=graph[shortcut[0]] if shortcut else None,
-        ))
+        main_kinds = [graph[n].kind for n in main] + ([add.kind] if add else []) + ([out.kind] if out else [])
+        blocks.append(
+            Block(
+                name=prefix,
+                stage=stage,
+                index=index,
+                main_path=main_kinds,
+                shortcut=[graph[n].kind for n in shortcut],
+                out_kind=out.kind if out else "",
+                first_conv=graph[main[0]] if main else None,
+                shortcut_conv=graph[shortcut[0]] if shortcut else None,
+            )
+        )
     return blocks
 
 
@@ -148,46 +161,66 @@ def architecture_checks(model: keras.Model, spec: ModelSpec) -> list[Check]:
     def block_order() -> Check:
         bad = [f"{b.name}: {'-'.join(b.main_path)}" for b in blocks if b.main_path != BLOCK_ORDER]
         found = f"{len(blocks) - len(bad)}/{len(blocks)} blocks match" + (f"; {bad[0]}" if bad else "")
-        return check("residual block order", "Conv-BN-ReLU-Conv-BN-Add-ReLU", found,
-                     blocks and not bad)
+        return check("residual block order", "Conv-BN-ReLU-Conv-BN-Add-ReLU", found, blocks and not bad)
 
     def shortcuts() -> Check:
-        conv_ok = [b for b in blocks if b.shortcut == ["Conv2D", "BatchNormalization"]
-                   and b.shortcut_conv and _tuple(b.shortcut_conv.config["kernel_size"]) == (1, 1)]
+        conv_ok = [
+            b
+            for b in blocks
+            if b.shortcut == ["Conv2D", "BatchNormalization"]
+            and b.shortcut_conv
+            and _tuple(b.shortcut_conv.config["kernel_size"]) == (1, 1)
+        ]
         identity = [b for b in blocks if not b.shortcut]
         expected_conv = {b.name for b in blocks if b.index == 1}
-        wrong = [b.name for b in blocks if (b.name in expected_conv) != (b in conv_ok)
-                 or (b.name not in expected_conv and b not in identity)]
+        wrong = [
+            b.name
+            for b in blocks
+            if (b.name in expected_conv) != (b in conv_ok)
+            or (b.name not in expected_conv and b not in identity)
+        ]
         found = f"{len(conv_ok)} conv shortcuts (1x1 Conv + BN), {len(identity)} identity"
         if wrong:
             found += f"; wrong in {', '.join(wrong[:3])}"
-        return check("shortcut kinds", "identity, or 1x1 Conv + BN in the first block of a stage",
-                     found, blocks and not wrong)
+        return check(
+            "shortcut kinds",
+            "identity, or 1x1 Conv + BN in the first block of a stage",
+            found,
+            blocks and not wrong,
+        )
 
     def stem() -> Check:
-        conv, bn, relu, pool = (graph.get(n) for n in ("conv1_conv", "conv1_bn", "conv1_relu",
-                                                        "pool1_pool"))
+        conv, bn, relu, pool = (graph.get(n) for n in ("conv1_conv", "conv1_bn", "conv1_relu", "pool1_pool"))
         if not all((conv, bn, relu, pool)):
-            return check("stem", "Conv 7x7/64 s2 + BN + ReLU + MaxPool 3x3 s2", "stem layers missing",
-                         False)
-        chained = bn.inputs == ("conv1_conv",) and relu.inputs == ("conv1_bn",) and \
-            pool.inputs == ("conv1_relu",)
+            return check("stem", "Conv 7x7/64 s2 + BN + ReLU + MaxPool 3x3 s2", "stem layers missing", False)
+        chained = (
+            bn.inputs == ("conv1_conv",) and relu.inputs == ("conv1_bn",) and pool.inputs == ("conv1_relu",)
+        )
         k, f, s = _tuple(conv.config["kernel_size"]), conv.config["filters"], _tuple(conv.config["strides"])
         ps, pst = _tuple(pool.config["pool_size"]), _tuple(pool.config["strides"])
-        found = (f"Conv {k[0]}x{k[1]}/{f} s{s[0]} -> {bn.kind} -> {relu.kind} -> "
-                 f"{pool.kind} {ps[0]}x{ps[1]} s{pst[0]}" + ("" if chained else " (not chained)"))
+        found = (
+            f"Conv {k[0]}x{k[1]}/{f} s{s[0]} -> {bn.kind} -> {relu.kind} -> "
+            f"{pool.kind} {ps[0]}x{ps[1]} s{pst[0]}" + ("" if chained else " (not chained)")
+        )
         want = (spec.stem_kernel, spec.stem_kernel), spec.stem_filters, (spec.stem_stride,) * 2
-        ok = (chained and (k, f, s) == want and bn.kind == "BatchNormalization" and relu.kind == "ReLU"
-              and pool.kind == "MaxPooling2D" and ps == (spec.pool_size,) * 2
-              and pst == (spec.pool_stride,) * 2)
-        claim = (f"Conv {spec.stem_kernel}x{spec.stem_kernel}/{spec.stem_filters} s{spec.stem_stride} + "
-                 f"BN + ReLU + MaxPool {spec.pool_size}x{spec.pool_size} s{spec.pool_stride}")
+        ok = (
+            chained
+            and (k, f, s) == want
+            and bn.kind == "BatchNormalization"
+            and relu.kind == "ReLU"
+            and pool.kind == "MaxPooling2D"
+            and ps == (spec.pool_size,) * 2
+            and pst == (spec.pool_stride,) * 2
+        )
+        claim = (
+            f"Conv {spec.stem_kernel}x{spec.stem_kernel}/{spec.stem_filters} s{spec.stem_stride} + "
+            f"BN + ReLU + MaxPool {spec.pool_size}x{spec.pool_size} s{spec.pool_stride}"
+        )
         return check("stem", claim, found, ok)
 
     def stage_blocks() -> Check:
         found = tuple(len(v) for v in stages.values())
-        return check("blocks per stage", f"{spec.stage_blocks} ({source})", found,
-                     found == spec.stage_blocks)
+        return check("blocks per stage", f"{spec.stage_blocks} ({source})", found, found == spec.stage_blocks)
 
     def stage_filters() -> Check:
         per_stage = []
@@ -195,17 +228,26 @@ def architecture_checks(model: keras.Model, spec: ModelSpec) -> list[Check]:
             widths = {b.first_conv.config["filters"] for b in members if b.first_conv}
             per_stage.append(widths.pop() if len(widths) == 1 else tuple(sorted(widths)))
         found = tuple(per_stage)
-        return check("filters per stage", f"{spec.stage_filters} ({source})", found,
-                     found == spec.stage_filters)
+        return check(
+            "filters per stage", f"{spec.stage_filters} ({source})", found, found == spec.stage_filters
+        )
 
     def stage_strides() -> Check:
-        found = tuple(_tuple(m[0].first_conv.config["strides"])[0] if m[0].first_conv else None
-                      for m in stages.values())
-        later = [b.name for b in blocks if b.index > 1 and b.first_conv
-                 and _tuple(b.first_conv.config["strides"]) != (1, 1)]
+        found = tuple(
+            _tuple(m[0].first_conv.config["strides"])[0] if m[0].first_conv else None for m in stages.values()
+        )
+        later = [
+            b.name
+            for b in blocks
+            if b.index > 1 and b.first_conv and _tuple(b.first_conv.config["strides"]) != (1, 1)
+        ]
         text = str(found) + (f"; stride in {', '.join(later)}" if later else "")
-        return check("stride per stage", f"{spec.stage_strides}, carried by the first block", text,
-                     found == spec.stage_strides and not later)
+        return check(
+            "stride per stage",
+            f"{spec.stage_strides}, carried by the first block",
+            text,
+            found == spec.stage_strides and not later,
+        )
 
     def reshape() -> Check:
         last_stage = max(stages) if stages else None
@@ -213,8 +255,12 @@ def architecture_checks(model: keras.Model, spec: ModelSpec) -> list[Check]:
         seq = model.get_layer("to_sequence").output.shape
         _, h, w, c = feature
         found = f"{tuple(feature[1:])} -> {tuple(seq[1:])}"
-        return check("reshape to sequence", "(height, width, channels) -> (width, height x channels)",
-                     found, tuple(seq[1:]) == (w, h * c))
+        return check(
+            "reshape to sequence",
+            "(height, width, channels) -> (width, height x channels)",
+            found,
+            tuple(seq[1:]) == (w, h * c),
+        )
 
     def bilstm() -> Check:
         layer = model.get_layer("bilstm")
@@ -223,9 +269,15 @@ def architecture_checks(model: keras.Model, spec: ModelSpec) -> list[Check]:
         units = getattr(inner, "units", None)
         seqs = getattr(inner, "return_sequences", None)
         found = f"{kind}({type(inner).__name__}({units}), return_sequences={seqs})"
-        return check("BiLSTM", f"Bidirectional LSTM({spec.lstm_units}), returning sequences", found,
-                     kind == "Bidirectional" and type(inner).__name__ == "LSTM"
-                     and units == spec.lstm_units and seqs is True)
+        return check(
+            "BiLSTM",
+            f"Bidirectional LSTM({spec.lstm_units}), returning sequences",
+            found,
+            kind == "Bidirectional"
+            and type(inner).__name__ == "LSTM"
+            and units == spec.lstm_units
+            and seqs is True,
+        )
 
     def fc_head() -> Check:
         chain = []
@@ -236,31 +288,49 @@ def architecture_checks(model: keras.Model, spec: ModelSpec) -> list[Check]:
             name = node.inputs[0] if node.inputs else ""
         chain.reverse()
         found = " -> ".join(
-            f"{n.kind}" + (f"({n.config.get('units')}, {n.config.get('activation')})" if n.kind == "Dense"
-                           else f"({n.config.get('rate')}, name={n.name})" if n.kind in DROPOUT_CLASSES
-                           else "")
-            for n in chain)
+            f"{n.kind}"
+            + (
+                f"({n.config.get('units')}, {n.config.get('activation')})"
+                if n.kind == "Dense"
+                else f"({n.config.get('rate')}, name={n.name})"
+                if n.kind in DROPOUT_CLASSES
+                else ""
+            )
+            for n in chain
+        )
         kinds = [n.kind for n in chain]
-        ok = (kinds == ["Flatten", "Dense", "Dropout", "Dense"]
-              and chain[1].config["units"] == spec.fc_units and chain[1].config["activation"] == "relu"
-              and chain[2].name == "dropout_fc" and chain[2].config["rate"] == spec.dropout)
-        return check("fully connected head",
-                     f"Flatten -> Dense({spec.fc_units}, relu) -> Dropout({spec.dropout}) named "
-                     "dropout_fc -> output", found, ok)
+        ok = (
+            kinds == ["Flatten", "Dense", "Dropout", "Dense"]
+            and chain[1].config["units"] == spec.fc_units
+            and chain[1].config["activation"] == "relu"
+            and chain[2].name == "dropout_fc"
+            and chain[2].config["rate"] == spec.dropout
+        )
+        return check(
+            "fully connected head",
+            f"Flatten -> Dense({spec.fc_units}, relu) -> Dropout({spec.dropout}) named dropout_fc -> output",
+            found,
+            ok,
+        )
 
     def no_conv_dropout() -> Check:
         boundary = layer_order.index("to_sequence") if "to_sequence" in layer_order else len(layer_order)
-        conv_dropouts = [n for i, n in enumerate(layer_order)
-                         if graph[n].kind in DROPOUT_CLASSES and i < boundary]
+        conv_dropouts = [
+            n for i, n in enumerate(layer_order) if graph[n].kind in DROPOUT_CLASSES and i < boundary
+        ]
         found = "none" if not conv_dropouts else ", ".join(conv_dropouts[:4])
-        return check("no Dropout in the convolutional part", "none (BatchNorm regularizes)", found,
-                     not conv_dropouts)
+        return check(
+            "no Dropout in the convolutional part", "none (BatchNorm regularizes)", found, not conv_dropouts
+        )
 
     def one_dropout() -> Check:
         dropouts = [graph[n] for n in layer_order if graph[n].kind in DROPOUT_CLASSES]
         found = ", ".join(f"{d.name}({d.config.get('rate')})" for d in dropouts) or "none"
-        ok = len(dropouts) == 1 and dropouts[0].name == "dropout_fc" and \
-            dropouts[0].config["rate"] == spec.dropout
+        ok = (
+            len(dropouts) == 1
+            and dropouts[0].name == "dropout_fc"
+            and dropouts[0].config["rate"] == spec.dropout
+        )
         return check("exactly one Dropout", f"one: dropout_fc({spec.dropout})", found, ok)
 
     def output_size() -> Check:
@@ -271,19 +341,22 @@ def architecture_checks(model: keras.Model, spec: ModelSpec) -> list[Check]:
     def params() -> Check:
         total = model.count_params()
         if report:
-            return check("parameter count", f"{REPORT_PARAMS:,} (report)", f"{total:,}",
-                         total == REPORT_PARAMS)
+            return check(
+                "parameter count", f"{REPORT_PARAMS:,} (report)", f"{total:,}", total == REPORT_PARAMS
+            )
         from captcha_cli.model import build_model
 
         expected = build_model(spec).count_params()
-        return check("parameter count", f"{expected:,} (built from its spec)", f"{total:,}",
-                     total == expected)
+        return check(
+            "parameter count", f"{expected:,} (built from its spec)", f"{total:,}", total == expected
+        )
 
     def size() -> Check:
         size_mb = round(model.count_params() * 4 / 2**20, 2)
         if report:
-            return check("size as float32", f"{REPORT_SIZE_MB} MB (report)", f"{size_mb} MB",
-                         size_mb == REPORT_SIZE_MB)
+            return check(
+                "size as float32", f"{REPORT_SIZE_MB} MB (report)", f"{size_mb} MB", size_mb == REPORT_SIZE_MB
+            )
         return check("size as float32", "parameters x 4 bytes", f"{size_mb} MB", size_mb > 0)
 
     def forward() -> Check:
@@ -292,18 +365,24 @@ def architecture_checks(model: keras.Model, spec: ModelSpec) -> list[Check]:
         want_in = REPORT_INPUT if report else batch.shape
         want_out = REPORT_OUTPUT if report else (1, spec.output_size)
         found = f"{batch.shape} -> {out}"
-        return check("forward pass shapes", f"{want_in} -> {want_out}", found,
-                     batch.shape == want_in and out == want_out)
+        return check(
+            "forward pass shapes",
+            f"{want_in} -> {want_out}",
+            found,
+            batch.shape == want_in and out == want_out,
+        )
 
     def depth_standard() -> Check:
         stem_convs = sum(1 for n in ("conv1_conv",) if n in graph)
         block_convs = sum(sum(1 for k in b.main_path if k == "Conv2D") for b in blocks)
         depth = stem_convs + block_convs + 1
         want = 1 + 2 * sum(spec.stage_blocks) + 1
-        return check("depth, standard ResNet counting",
-                     f"1 stem conv + {2 * sum(spec.stage_blocks)} block convs + 1 FC = {want}",
-                     f"{stem_convs} + {block_convs} + 1 = {depth} (1x1 shortcuts, LSTM not counted)",
-                     depth == want)
+        return check(
+            "depth, standard ResNet counting",
+            f"1 stem conv + {2 * sum(spec.stage_blocks)} block convs + 1 FC = {want}",
+            f"{stem_convs} + {block_convs} + 1 = {depth} (1x1 shortcuts, LSTM not counted)",
+            depth == want,
+        )
 
     def depth_report() -> Check:
         stem_convs = 1 if "conv1_conv" in graph else 0
@@ -311,10 +390,12 @@ def architecture_checks(model: keras.Model, spec: ModelSpec) -> list[Check]:
         denses = sum(1 for n in graph.values() if n.kind == "Dense")
         count = stem_convs + block_convs + denses
         formula_value = 1 + (3 + 4 + 6 + 3) * 2 + 1 + 1
-        return check("depth, the report's formula",
-                     f"'{REPORT_LAYER_FORMULA} = 34' (the formula evaluates to {formula_value})",
-                     f"stem conv + block convs + Dense layers = {stem_convs} + {block_convs} + {denses} "
-                     f"= {count}", count == formula_value if report else count > 0)
+        return check(
+            "depth, the report's formula",
+            f"'{REPORT_LAYER_FORMULA} = 34' (the formula evaluates to {formula_value})",
+            f"stem conv + block convs + Dense layers = {stem_convs} + {block_convs} + {denses} = {count}",
+            count == formula_value if report else count > 0,
+        )
 
     def name() -> Check:
         return check("model name", "captcha_resnet34", model.name, model.name == "captcha_resnet34")
@@ -352,9 +433,12 @@ def unnamed_block_check() -> Check:
         x = residual_block(x, 8)
         x = residual_stack(x, 16, 2, stride=2)
         built = keras.Model(inputs, x)
-        return check("blocks build without a name", "residual_block(x, 64) and residual_stack(x, 128, 3) "
-                     "work with default names", f"built {len(built.layers)} layers, output "
-                     f"{tuple(built.output.shape)}", tuple(built.output.shape) == (None, 8, 8, 16))
+        return check(
+            "blocks build without a name",
+            "residual_block(x, 64) and residual_stack(x, 128, 3) work with default names",
+            f"built {len(built.layers)} layers, output {tuple(built.output.shape)}",
+            tuple(built.output.shape) == (None, 8, 8, 16),
+        )
 
     return guarded("blocks build without a name", "default names work", probe)
 

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from captcha_cli import __version__, runtime
-from captcha_cli.cli import summary, verify
+from captcha_cli.cli import generate, preprocess, summary, verify
 
 app = typer.Typer(
     name="captcha",
@@ -38,6 +38,8 @@ def root(
     runtime.set_debug(debug)
 
 
+app.command("generate")(generate.generate)
+app.command("preprocess")(preprocess.preprocess)
 app.command("summary")(summary.summary)
 app.command("verify")(verify.verify)
 

@@ -41,6 +41,8 @@ def handle_errors(command: F) -> F:
         except CaptchaError as exc:
             if runtime.is_debug():
                 raise
+            if exc.rows:
+                ui.render_problems(exc.rows)
             ui.error(exc.message, exc.hint)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
@@ -57,8 +59,12 @@ def handle_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def spec_overrides(charset: str | None = None, max_length: int | None = None,
-                   height: int | None = None, width: int | None = None) -> dict[str, Any]:
+def spec_overrides(
+    charset: str | None = None,
+    max_length: int | None = None,
+    height: int | None = None,
+    width: int | None = None,
+) -> dict[str, Any]:
     """Spec fields given on the command line (charset ranges expanded)."""
     from captcha_cli.charset import parse_charset
 
@@ -69,3 +75,17 @@ def spec_overrides(charset: str | None = None, max_length: int | None = None,
         if value is not None:
             overrides[name] = value
     return overrides
+
+
+LabelPatternOpt = Annotated[
+    str | None,
+    typer.Option("--label-pattern", help="Regex with a named group (?P<label>...) searched in file names."),
+]
+IgnoreCaseOpt = Annotated[bool, typer.Option("--ignore-case", help="Fold labels to one case.")]
+SkipInvalidOpt = Annotated[
+    bool,
+    typer.Option("--skip-invalid", help="Leave out invalid files (and say how many) instead of stopping."),
+]
+BackendOpt = Annotated[
+    str, typer.Option("--backend", help="Normalization: auto (OpenCV, else PIL), opencv, pil or none.")
+]

@@ -1,13 +1,20 @@
-"""`captcha summary`: describe a model (parameters, size, shapes, MACs per part)."""
+"""`captcha summary`: describe a model (parameters, size, shapes, MACs per part) or a dataset."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from captcha_cli import runtime, ui
 from captcha_cli.cli.common import (
     ArchOpt,
     CharsetOpt,
     HeightOpt,
+    IgnoreCaseOpt,
     JsonOpt,
+    LabelPatternOpt,
     MaxLengthOpt,
     ModelOpt,
     WidthOpt,
@@ -24,9 +31,17 @@ def summary(
     height: HeightOpt = None,
     width: WidthOpt = None,
     model: ModelOpt = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Audit a labelled dataset folder instead (no training).")
+    ] = None,
+    label_pattern: LabelPatternOpt = None,
+    ignore_case: IgnoreCaseOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Describe a model: parameters and MACs per part, totals, float32 size and shapes."""
+    """Describe a model (parameters and MACs per part, size, shapes) or audit a dataset (--data)."""
+    if data is not None:
+        _dataset_summary(data, charset, max_length, label_pattern, ignore_case, json_output)
+        return
     from captcha_cli.spec import spec_for_arch
 
     spec = None if model else spec_for_arch(arch, **spec_overrides(charset, max_length, height, width))
@@ -39,3 +54,23 @@ def summary(
         ui.print_json(report)
     else:
         ui.render_model_summary(report)
+
+
+def _dataset_summary(
+    data: Path,
+    charset: str | None,
+    max_length: int | None,
+    label_pattern: str | None,
+    ignore_case: bool,
+    json_output: bool,
+) -> None:
+    from captcha_cli.charset import parse_charset
+    from captcha_cli.datasets import audit_folder
+
+    chars = parse_charset(charset) if charset else None
+    with ui.status("Auditing the dataset..."):
+        stats = audit_folder(data, chars, max_length, label_pattern, ignore_case).stats()
+    if json_output:
+        ui.print_json(stats)
+    else:
+        ui.render_audit(stats)

@@ -1,0 +1,214 @@
+"""Synthetic labelled captchas: `simple` (the captcha library) and `noisy` (the original system's style)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Callable
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from captcha_cli.errors import CaptchaError
+
+STYLES = ("noisy", "simple")
+FONT_FILE = "DejaVuSans-Bold.ttf"
+
+
+def parse_lengths(text: str) -> tuple[int, ...]:
+    """`4,6` -> (4, 6); `4-6` -> (4, 5, 6); `5` -> (5,)."""
+    try:
+        if "-" in text:
+            low, high = (int(v) for v in text.split("-", 1))
+            lengths = tuple(range(low, high + 1))
+        else:
+            lengths = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise CaptchaError(f"lengths must look like 4, 4,6 or 4-6. Received: length={text!r}") from None
+    if not lengths or min(lengths) < 1:
+        raise CaptchaError(f"lengths must be positive. Received: length={text!r}")
+    return lengths
+
+
+@lru_cache(maxsize=16)
+def font(size: int) -> ImageFont.FreeTypeFont:
+    path = resources.files("captcha_cli") / "fonts" / FONT_FILE
+    with resources.as_file(path) as font_path:
+        return ImageFont.truetype(str(font_path), size)
+
+
+def _light(rng: np.random.Generator, low: int = 200) -> tuple[int, int, int]:
+    return tuple(int(v) for v in rng.integers(low, 256, 3))
+
+
+def _dark(rng: np.random.Generator, high: int = 120) -> tuple[int, int, int]:
+    return tuple(int(v) for v in rng.integers(0, high, 3))
+
+
+def _mid(rng: np.random.Generator) -> tuple[int, int, int]:
+    return tuple(int(v) for v in rng.integers(60, 200, 3))
+
+
+def _random_line(
+    draw: ImageDraw.ImageDraw,
+    rng: np.random.Generator,
+    w: int,
+    h: int,
+    y_range: tuple[int, int],
+    color,
+    width: int,
+) -> None:
+    x1, x2 = int(rng.integers(0, w // 3)), int(rng.integers(2 * w // 3, w))
+    y1, y2 = (int(rng.integers(*y_range)) for _ in range(2))
+    draw.line([(x1, y1), (x2, y2)], fill=color, width=width)
+
+
+def render_noisy(text: str, rng: np.random.Generator, width: int = 200, height: int = 60) -> Image.Image:
+    """A captcha in the original system's style: rotated bold glyphs, lines under and over the
+    text, noise dots, arcs and, 40% of the time, a light blur."""
+    image = Image.new("RGB", (width, height), _light(rng, 220))
+    draw = ImageDraw.Draw(image)
+    for _ in range(int(rng.integers(6, 11))):  # background lines
+        _random_line(draw, rng, width, height, (0, height), _light(rng, 150), 1)
+    count = int(rng.integers(1000, 1501))
+    canvas = np.array(image)
+    canvas[rng.integers(0, height, count), rng.integers(0, width, count)] = rng.integers(60, 200, (count, 3))
+    image = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(image)
+    step = width / (len(text) + 1)
+    for i, char in enumerate(text):
+        size = int(rng.integers(33, 40)) * height // 60
+        glyph_font = font(max(size, 8))
+        box = glyph_font.getbbox(char)
+        glyph = Image.new("RGBA", (box[2] + 8, box[3] + 8), (0, 0, 0, 0))
+        ImageDraw.Draw(glyph).text((4, 4 - box[1] // 2), char, font=glyph_font, fill=(*_dark(rng), 255))
+        glyph = glyph.rotate(float(rng.uniform(-30, 30)), expand=True, resample=Image.Resampling.BICUBIC)
+        cx = int(step * (i + 1) + rng.integers(-4, 5))
+        cy = int(height / 2 + rng.integers(-4, 5))
+        image.paste(glyph, (cx - glyph.width // 2, cy - glyph.height // 2), glyph)
+    for _ in range(int(rng.integers(4, 8))):  # lines through the text
+        _random_line(
+            draw, rng, width, height, (height // 4, 3 * height // 4), _dark(rng, 160), int(rng.integers(1, 3))
+        )
+    for _ in range(int(rng.integers(3, 7))):  # top lines
+        _random_line(draw, rng, width, height, (0, height // 4), _mid(rng), 1)
+    for _ in range(int(rng.integers(2, 5))):  # arcs
+        x0, y0 = int(rng.integers(-width // 4, width // 2)), int(rng.integers(-height // 2, height // 2))
+        x1, y1 = x0 + int(rng.integers(width // 3, width)), y0 + int(rng.integers(height // 2, height * 2))
+        start = float(rng.uniform(0, 360))
+        draw.arc(
+            [(x0, y0), (x1, y1)],
+            start,
+            start + float(rng.uniform(60, 180)),
+            fill=_dark(rng, 160),
+            width=int(rng.integers(1, 3)),
+        )
+    if rng.random() < 0.4:
+        image = image.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(0.3, 0.8))))
+    return image
+
+
+def render_simple(text: str, rng: np.random.Generator, width: int = 200, height: int = 60) -> Image.Image:
+    """A captcha drawn by the `captcha` library's ImageCaptcha (it ships its own font)."""
+    import random
+
+    from captcha.image import ImageCaptcha
+
+    state = random.getstate()
+    random.seed(int(rng.integers(0, 2**31)))
+    try:
+        return ImageCaptcha(width=width, height=height).generate_image(text).convert("RGB")
+    finally:
+        random.setstate(state)
+
+
+RENDERERS: dict[str, Callable[..., Image.Image]] = {"noisy": render_noisy, "simple": render_simple}
+
+
+def random_text(rng: np.random.Generator, charset: str, lengths: tuple[int, ...]) -> str:
+    length = int(rng.choice(lengths))
+    return "".join(charset[int(i)] for i in rng.integers(0, len(charset), length))
+
+
+def sample(
+    style: str,
+    seed: int,
+    index: int,
+    charset: str,
+    lengths: tuple[int, ...],
+    width: int = 200,
+    height: int = 60,
+) -> tuple[str, Image.Image]:
+    """The `index`-th captcha of a seeded series: the same seed and index give the same image."""
+    if style not in RENDERERS:
+        raise CaptchaError(f"unknown style; choose one of {', '.join(STYLES)}. Received: style={style!r}")
+    rng = np.random.default_rng([seed, index])
+    text = random_text(rng, charset, lengths)
+    return text, RENDERERS[style](text, rng, width, height)
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def batch_images(
+    style: str,
+    seed: int,
+    start: int,
+    count: int,
+    charset: str,
+    lengths: tuple[int, ...],
+    width: int,
+    height: int,
+) -> tuple[list[str], np.ndarray]:
+    """`count` captchas of a series as texts and a uint8 array (count, height, width, 3)."""
+    texts, arrays = [], []
+    for index in range(start, start + count):
+        text, image = sample(style, seed, index, charset, lengths, width, height)
+        texts.append(text)
+        arrays.append(np.asarray(image, dtype=np.uint8))
+    return texts, np.stack(arrays)
+
+
+def generate_folder(
+    out: Path,
+    count: int,
+    style: str,
+    charset: str,
+    lengths: tuple[int, ...],
+    width: int,
+    height: int,
+    seed: int,
+    progress: Callable[[int], None] | None = None,
+) -> dict:
+    """Write `count` captchas of a seeded series into `out`; files already there are kept."""
+    if out.exists() and not out.is_dir():
+        raise CaptchaError(f"{out}: exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    written = existing = 0
+    for index in range(count):
+        text, image = sample(style, seed, index, charset, lengths, width, height)
+        data = png_bytes(image)
+        path = out / f"{text}-{hashlib.md5(data).hexdigest()}.png"
+        if path.exists():
+            existing += 1
+        else:
+            tmp = out / f".{path.name}.tmp"
+            tmp.write_bytes(data)
+            tmp.replace(path)
+            written += 1
+        if progress:
+            progress(1)
+    return {
+        "folder": str(out),
+        "style": style,
+        "count": count,
+        "written": written,
+        "existing": existing,
+        "seed": seed,
+    }
