@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import random
 from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
@@ -111,18 +112,26 @@ def render_noisy(text: str, rng: np.random.Generator, width: int = 200, height: 
     return image
 
 
+class _SeededSecrets(random.Random):
+    """Stands in for the `secrets` module inside the captcha library, so `--seed` reproduces files."""
+
+    def randbelow(self, n: int) -> int:
+        return self.randrange(n)
+
+    def randbits(self, k: int) -> int:
+        return self.getrandbits(k)
+
+
 def render_simple(text: str, rng: np.random.Generator, width: int = 200, height: int = 60) -> Image.Image:
     """A captcha drawn by the `captcha` library's ImageCaptcha (it ships its own font)."""
-    import random
+    import captcha.image as library
 
-    from captcha.image import ImageCaptcha
-
-    state = random.getstate()
-    random.seed(int(rng.integers(0, 2**31)))
+    original = library.secrets
+    library.secrets = _SeededSecrets(int(rng.integers(0, 2**63)))
     try:
-        return ImageCaptcha(width=width, height=height).generate_image(text).convert("RGB")
+        return library.ImageCaptcha(width=width, height=height).generate_image(text).convert("RGB")
     finally:
-        random.setstate(state)
+        library.secrets = original
 
 
 RENDERERS: dict[str, Callable[..., Image.Image]] = {"noisy": render_noisy, "simple": render_simple}
