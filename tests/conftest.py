@@ -53,3 +53,63 @@ def default_model():
     from captcha_cli.model import build_model
 
     return build_model(ModelSpec())
+
+
+@pytest.fixture(scope="session")
+def digits_dir(tmp_path_factory):
+    """64 labelled 4-digit captchas (simple style), shared by training and prediction tests."""
+    from captcha_cli.synthetic import generate_folder
+
+    out = tmp_path_factory.mktemp("digits")
+    generate_folder(out, 64, "simple", "0123456789", (4,), 200, 60, seed=11)
+    return out
+
+
+TINY_TRAIN = [
+    "--arch",
+    "tiny",
+    "--height",
+    "32",
+    "--width",
+    "64",
+    "--batch-size",
+    "8",
+    "--charset",
+    "0-9",
+    "--max-length",
+    "4",
+    "--precision",
+    "float32",
+    "--quiet",
+]
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, digits_dir):
+    """One short training run through the CLI: 24 steps, validating every 6, saving every 5."""
+    from typer.testing import CliRunner
+
+    from captcha_cli.cli.app import app
+
+    project = tmp_path_factory.mktemp("runs")
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            str(digits_dir),
+            *TINY_TRAIN,
+            "--max-steps",
+            "24",
+            "--val-every",
+            "6",
+            "--save-every",
+            "5",
+            "--keep",
+            "2",
+            "--project",
+            str(project),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return project / "exp", result

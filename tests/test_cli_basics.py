@@ -74,9 +74,7 @@ def test_tensorflow_noise_hidden_by_default() -> None:
 def test_bad_spec_is_one_line_error_without_traceback(runner) -> None:
     result = invoke(runner, "summary", "--max-length", "0")
     assert result.exit_code == 1
-    assert result.stderr.splitlines()[0] == (
-        "Error: max_length must be a positive integer. Received: max_length=0"
-    )
+    assert result.stderr.splitlines()[0] == ("Error: max_length must be a positive integer. Received: max_length=0")
     assert "Traceback" not in result.output
 
 

@@ -38,9 +38,7 @@ def test_generate_same_seed_same_files(runner, tmp_path, style) -> None:
     for name in ("a", "b"):
         data = invoke_json(runner, "generate", tmp_path / name, "-n", "5", "--style", style, "--seed", "9")
         assert data["written"] == 5
-    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(
-        p.name for p in (tmp_path / "b").iterdir()
-    )
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(p.name for p in (tmp_path / "b").iterdir())
     again = invoke_json(runner, "generate", tmp_path / "a", "-n", "5", "--style", style, "--seed", "9")
     assert again == {**again, "written": 0, "existing": 5}
 
@@ -50,9 +48,7 @@ def test_generate_size_and_bad_options(runner, tmp_path) -> None:
     assert {Image.open(p).size for p in (tmp_path / "s").glob("*.png")} == {(120, 40)}
     result = invoke(runner, "generate", tmp_path / "x", "--style", "wavy")
     assert result.exit_code == 1
-    assert (
-        result.stderr.strip() == "Error: unknown style; choose one of noisy, simple. Received: style='wavy'"
-    )
+    assert result.stderr.strip() == "Error: unknown style; choose one of noisy, simple. Received: style='wavy'"
     result = invoke(runner, "generate", tmp_path / "x", "--length", "four")
     assert result.stderr.strip() == "Error: lengths must look like 4, 4,6 or 4-6. Received: length='four'"
 

@@ -87,10 +87,7 @@ def test_widths_and_units_change_params() -> None:
     small = build_model(spec_for_arch("small")).count_params()
     wider = build_model(spec_for_arch("small", lstm_units=64, fc_units=256)).count_params()
     assert wider < small
-    assert (
-        len([layer for layer in build_model(spec_for_arch("resnet18")).layers if layer.name.endswith("_out")])
-        == 8
-    )
+    assert len([layer for layer in build_model(spec_for_arch("resnet18")).layers if layer.name.endswith("_out")]) == 8
 
 
 def test_save_and_reload_give_same_outputs(tmp_path, tiny_spec) -> None:
@@ -101,9 +98,7 @@ def test_save_and_reload_give_same_outputs(tmp_path, tiny_spec) -> None:
     loaded, spec, resolved = load_model(tmp_path)
     assert resolved == path
     assert spec == tiny_spec
-    np.testing.assert_allclose(
-        model(batch, training=False), loaded(batch, training=False), rtol=1e-6, atol=1e-6
-    )
+    np.testing.assert_allclose(model(batch, training=False), loaded(batch, training=False), rtol=1e-6, atol=1e-6)
 
 
 def test_model_file_errors(tmp_path) -> None:

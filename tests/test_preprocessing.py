@@ -191,7 +191,5 @@ def test_backend_resolution(monkeypatch) -> None:
 
 def test_pil_fallback_runs_without_opencv(monkeypatch, captcha_rgb) -> None:
     monkeypatch.setattr(preprocessing, "cv2", None)
-    out = prepare_uint8(
-        np.asarray(Image.fromarray(captcha_rgb).resize((300, 90))), 60, 200, 3, resolve_backend("auto")
-    )
+    out = prepare_uint8(np.asarray(Image.fromarray(captcha_rgb).resize((300, 90))), 60, 200, 3, resolve_backend("auto"))
     assert out.shape == (60, 200, 3)

@@ -91,9 +91,7 @@ def test_missing_shortcut_bn_fails(monkeypatch, tiny_spec) -> None:
 def test_wrong_stage_depth_width_and_lstm_fail(tiny_spec) -> None:
     from dataclasses import replace
 
-    assert "blocks per stage" in failed_names(
-        build_model(replace(tiny_spec, stage_blocks=(2, 5, 1, 1))), tiny_spec
-    )
+    assert "blocks per stage" in failed_names(build_model(replace(tiny_spec, stage_blocks=(2, 5, 1, 1))), tiny_spec)
     assert "filters per stage" in failed_names(
         build_model(replace(tiny_spec, stage_filters=(8, 16, 16, 16))), tiny_spec
     )

@@ -29,9 +29,7 @@ def write_cache(
     audit = audit_folder(source, None, None, label_pattern, ignore_case)
     skipped = check_problems(audit, skip_invalid)
     with reporter.progress("Caching", len(audit.samples)) as bar:
-        cache, failed = build_cache(
-            audit.samples, (height, width, 3), backend, bar.advance, out_dir=cache_dir
-        )
+        cache, failed = build_cache(audit.samples, (height, width, 3), backend, bar.advance, out_dir=cache_dir)
     return {
         "cache": str(cache_dir),
         "images": len(cache),

@@ -152,8 +152,7 @@ def read_manifest(root: Path) -> tuple[str, dict[str, str]] | None:
                 f"{path}: needs the columns filename and label", hint=f"found columns: {', '.join(rows[0])}"
             )
         return name, {
-            str(r["filename"]).strip(): str(r["label"] if r["label"] is not None else "").strip()
-            for r in rows
+            str(r["filename"]).strip(): str(r["label"] if r["label"] is not None else "").strip() for r in rows
         }
     return None
 
@@ -311,9 +310,7 @@ def split(samples: Iterable[Sample], val_fraction: float, seed: int) -> tuple[li
     for digest in keyed:
         (val if len(val) < target else train).extend(groups[digest])
     if not train or not val:
-        raise DatasetError(
-            f"too few images to split ({total}); need at least 2", hint="add images or pass --val DIR"
-        )
+        raise DatasetError(f"too few images to split ({total}); need at least 2", hint="add images or pass --val DIR")
     return sorted(train, key=lambda s: s.path), sorted(val, key=lambda s: s.path)
 
 

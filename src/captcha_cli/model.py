@@ -76,9 +76,9 @@ def build_model(spec: ModelSpec | None = None) -> keras.Model:
     """
     spec = spec or ModelSpec()
     inputs = keras.Input(shape=spec.input_shape, name="image")
-    x = layers.Conv2D(
-        spec.stem_filters, spec.stem_kernel, strides=spec.stem_stride, padding="same", name="conv1_conv"
-    )(inputs)
+    x = layers.Conv2D(spec.stem_filters, spec.stem_kernel, strides=spec.stem_stride, padding="same", name="conv1_conv")(
+        inputs
+    )
     x = layers.BatchNormalization(epsilon=1.001e-5, name="conv1_bn")(x)
     x = layers.Activation("relu", name="conv1_relu")(x)
     x = layers.MaxPooling2D(spec.pool_size, strides=spec.pool_stride, padding="same", name="pool1_pool")(x)

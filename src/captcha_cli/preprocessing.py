@@ -88,13 +88,9 @@ def opencv_steps(rgb: np.ndarray, p: OpenCVParams = OPENCV) -> list[Step]:
     steps.append(("clahe", clahe))
     _, binary = cv2.threshold(clahe, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     steps.append(("otsu", binary))
-    opened = cv2.morphologyEx(
-        binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, p.open_kernel)
-    )
+    opened = cv2.morphologyEx(binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, p.open_kernel))
     steps.append(("open", opened))
-    closed = cv2.morphologyEx(
-        opened, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, p.close_kernel)
-    )
+    closed = cv2.morphologyEx(opened, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, p.close_kernel))
     steps.append(("close", closed))
     inverted = cv2.bitwise_not(closed) if np.mean(closed) < p.invert_below else closed
     steps.append(("invert", inverted))
@@ -162,8 +158,7 @@ def decode_image(source: Path | bytes, name: str | None = None) -> np.ndarray:
         raise ImageError(f"{label}: permission denied") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(
-            f"{label}: image too large (over PIL's decompression-bomb limit of "
-            f"{Image.MAX_IMAGE_PIXELS:,} pixels)"
+            f"{label}: image too large (over PIL's decompression-bomb limit of {Image.MAX_IMAGE_PIXELS:,} pixels)"
         ) from None
     except UnidentifiedImageError:
         size = len(source) if isinstance(source, bytes) else source.stat().st_size

@@ -32,6 +32,13 @@ ARCH_PRESETS: dict[str, dict[str, Any]] = {
         "lstm_units": 256,
         "fc_units": 2048,
     },
+    "tiny": {  # for smoke tests and CI: trains in seconds, reads nothing well
+        "stem_filters": 8,
+        "stage_blocks": (1, 1, 1, 1),
+        "stage_filters": (8, 16, 16, 32),
+        "lstm_units": 16,
+        "fc_units": 32,
+    },
     "small": {
         "stem_filters": 32,
         "stage_blocks": (2, 2, 2, 2),
@@ -116,9 +123,7 @@ class ModelSpec:
         if self.channels not in (1, 3):
             raise SpecError(f"channels must be 1 or 3. Received: channels={self.channels}")
         if self.height < 16 or self.width < 16:
-            raise SpecError(
-                f"images must be at least 16x16. Received: height={self.height}, width={self.width}"
-            )
+            raise SpecError(f"images must be at least 16x16. Received: height={self.height}, width={self.width}")
         lengths = {len(self.stage_blocks), len(self.stage_filters), len(self.stage_strides)}
         if len(lengths) != 1 or not self.stage_blocks:
             raise SpecError(

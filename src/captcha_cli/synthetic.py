@@ -91,9 +91,7 @@ def render_noisy(text: str, rng: np.random.Generator, width: int = 200, height: 
         cy = int(height / 2 + rng.integers(-4, 5))
         image.paste(glyph, (cx - glyph.width // 2, cy - glyph.height // 2), glyph)
     for _ in range(int(rng.integers(4, 8))):  # lines through the text
-        _random_line(
-            draw, rng, width, height, (height // 4, 3 * height // 4), _dark(rng, 160), int(rng.integers(1, 3))
-        )
+        _random_line(draw, rng, width, height, (height // 4, 3 * height // 4), _dark(rng, 160), int(rng.integers(1, 3)))
     for _ in range(int(rng.integers(3, 7))):  # top lines
         _random_line(draw, rng, width, height, (0, height // 4), _mid(rng), 1)
     for _ in range(int(rng.integers(2, 5))):  # arcs

@@ -129,9 +129,7 @@ def render_table(
     console.print(table)
 
 
-def render_panel(
-    title: str, lines: Sequence[str], console: Console | None = None, style: str = "cyan"
-) -> None:
+def render_panel(title: str, lines: Sequence[str], console: Console | None = None, style: str = "cyan") -> None:
     console = console or stderr
     console.print(
         Panel("\n".join(lines), title=title, title_align="left", border_style=style, expand=False),
@@ -187,12 +185,10 @@ class ProgressBar:
         rate = f"{self.completed / elapsed:.1f}/s"
         if self._progress is not None:
             self._progress.update(self._task, advance=amount, rate=rate, status=status)
-        elif self.enabled and time.monotonic() - self._last_log >= self.log_every_s:
+        elif self.enabled and self.completed > amount and time.monotonic() - self._last_log >= self.log_every_s:
             self._last_log = time.monotonic()
             total = f"/{self.total}" if self.total else ""
-            self.console.print(
-                f"{self.description}: {self.completed}{total} ({rate}) {status}", highlight=False
-            )
+            self.console.print(f"{self.description}: {self.completed}{total} ({rate}) {status}", highlight=False)
 
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
@@ -200,8 +196,7 @@ class ProgressBar:
         elif self.enabled and self.completed:
             elapsed = max(time.monotonic() - self._start, 1e-9)
             self.console.print(
-                f"{self.description}: {self.completed} done in {elapsed:.1f}s "
-                f"({self.completed / elapsed:.1f}/s)",
+                f"{self.description}: {self.completed} done in {elapsed:.1f}s ({self.completed / elapsed:.1f}/s)",
                 highlight=False,
             )
 
@@ -268,3 +263,74 @@ class ConsoleReporter:
         renderer = self.renderers.get(kind)
         if self.enabled and renderer is not None:
             renderer(data, self.console)
+
+
+def _render_run_start(data: dict[str, Any], console: Console) -> None:
+    lines = [
+        f"run folder     {data['run_dir']}" + ("  (resumed)" if data["resumed"] else ""),
+        f"data           {data['data']}: {data['train']:,} train / {data['val']:,} validation images",
+        f"charset        {compact_charset(data['charset'])} ({len(data['charset'])} + padding), "
+        f"max length {data['max_length']}",
+        f"model          {data['arch']}, loss {data['loss']}, preprocessing {data['preprocessing']}",
+        f"precision      {data['precision']}, batch size {data['batch_size']}",
+    ]
+    render_panel("Training", lines, console)
+
+
+def _render_lr_start(data: dict[str, Any], console: Console) -> None:
+    lines = [
+        f"initial learning rate  {data['lr']:.6f}",
+        f"monitor                {data['monitor']} ({data['mode']})",
+        f"factor                 {data['factor']} (halve)"
+        if data["factor"] == 0.5
+        else f"factor                 {data['factor']}",
+        f"patience               {data['patience']} validation rounds",
+        f"minimum learning rate  {data['min_lr']:g}",
+    ]
+    render_panel("Adaptive learning rate", lines, console)
+
+
+def _render_lr_reduced(data: dict[str, Any], console: Console) -> None:
+    lines = [f"{data['old']:.6f} -> {data['new']:.6f} (-{data['percent']:.1f}%)", f"reason: {data['reason']}"]
+    render_panel(f"Learning rate lowered (validation round {data['round']})", lines, console, style="yellow")
+
+
+VALIDATION_HEADER = (
+    f"{'step':>9}  {'loss':>8}  {'val loss':>8}  {'full str':>8}  {'per char':>8}  {'lr':>9}  {'img/s':>7}  {'best':>7}"
+)
+
+
+def _render_validation(data: dict[str, Any], console: Console) -> None:
+    if not getattr(console, "_captcha_header_shown", False):
+        console.print(VALIDATION_HEADER, style="bold", highlight=False)
+        console._captcha_header_shown = True
+    star = " *" if data["improved"] else ""
+    console.print(
+        f"{data['step']:>9,}  {data['loss']:>8.4f}  {data['val_loss']:>8.4f}  "
+        f"{data['full_string_acc']:>8.2%}  {data['char_acc']:>8.2%}  {data['lr']:>9.2e}  "
+        f"{data['images_per_s']:>7.1f}  {data['best']:>7.2%}{star}",
+        highlight=False,
+    )
+
+
+def _render_run_end(data: dict[str, Any], console: Console) -> None:
+    console.print(
+        f"Stopped at step {data['step']:,}: {data['reason']}. Best full-string accuracy "
+        f"{max(data['best'], 0):.2%}. Models in {data['run_dir']}",
+        highlight=False,
+    )
+
+
+TRAINING_RENDERERS = {
+    "run_start": _render_run_start,
+    "lr_start": _render_lr_start,
+    "lr_reduced": _render_lr_reduced,
+    "validation": _render_validation,
+    "run_end": _render_run_end,
+}
+
+
+def training_reporter(enabled: bool) -> ConsoleReporter:
+    reporter = ConsoleReporter(enabled)
+    reporter.renderers.update(TRAINING_RENDERERS)
+    return reporter

@@ -176,8 +176,7 @@ def architecture_checks(model: keras.Model, spec: ModelSpec) -> list[Check]:
         wrong = [
             b.name
             for b in blocks
-            if (b.name in expected_conv) != (b in conv_ok)
-            or (b.name not in expected_conv and b not in identity)
+            if (b.name in expected_conv) != (b in conv_ok) or (b.name not in expected_conv and b not in identity)
         ]
         found = f"{len(conv_ok)} conv shortcuts (1x1 Conv + BN), {len(identity)} identity"
         if wrong:
@@ -193,9 +192,7 @@ def architecture_checks(model: keras.Model, spec: ModelSpec) -> list[Check]:
         conv, bn, relu, pool = (graph.get(n) for n in ("conv1_conv", "conv1_bn", "conv1_relu", "pool1_pool"))
         if not all((conv, bn, relu, pool)):
             return check("stem", "Conv 7x7/64 s2 + BN + ReLU + MaxPool 3x3 s2", "stem layers missing", False)
-        chained = (
-            bn.inputs == ("conv1_conv",) and relu.inputs == ("conv1_bn",) and pool.inputs == ("conv1_relu",)
-        )
+        chained = bn.inputs == ("conv1_conv",) and relu.inputs == ("conv1_bn",) and pool.inputs == ("conv1_relu",)
         k, f, s = _tuple(conv.config["kernel_size"]), conv.config["filters"], _tuple(conv.config["strides"])
         ps, pst = _tuple(pool.config["pool_size"]), _tuple(pool.config["strides"])
         found = (
@@ -228,18 +225,14 @@ def architecture_checks(model: keras.Model, spec: ModelSpec) -> list[Check]:
             widths = {b.first_conv.config["filters"] for b in members if b.first_conv}
             per_stage.append(widths.pop() if len(widths) == 1 else tuple(sorted(widths)))
         found = tuple(per_stage)
-        return check(
-            "filters per stage", f"{spec.stage_filters} ({source})", found, found == spec.stage_filters
-        )
+        return check("filters per stage", f"{spec.stage_filters} ({source})", found, found == spec.stage_filters)
 
     def stage_strides() -> Check:
         found = tuple(
             _tuple(m[0].first_conv.config["strides"])[0] if m[0].first_conv else None for m in stages.values()
         )
         later = [
-            b.name
-            for b in blocks
-            if b.index > 1 and b.first_conv and _tuple(b.first_conv.config["strides"]) != (1, 1)
+            b.name for b in blocks if b.index > 1 and b.first_conv and _tuple(b.first_conv.config["strides"]) != (1, 1)
         ]
         text = str(found) + (f"; stride in {', '.join(later)}" if later else "")
         return check(
@@ -273,10 +266,7 @@ def architecture_checks(model: keras.Model, spec: ModelSpec) -> list[Check]:
             "BiLSTM",
             f"Bidirectional LSTM({spec.lstm_units}), returning sequences",
             found,
-            kind == "Bidirectional"
-            and type(inner).__name__ == "LSTM"
-            and units == spec.lstm_units
-            and seqs is True,
+            kind == "Bidirectional" and type(inner).__name__ == "LSTM" and units == spec.lstm_units and seqs is True,
         )
 
     def fc_head() -> Check:
@@ -315,22 +305,14 @@ def architecture_checks(model: keras.Model, spec: ModelSpec) -> list[Check]:
 
     def no_conv_dropout() -> Check:
         boundary = layer_order.index("to_sequence") if "to_sequence" in layer_order else len(layer_order)
-        conv_dropouts = [
-            n for i, n in enumerate(layer_order) if graph[n].kind in DROPOUT_CLASSES and i < boundary
-        ]
+        conv_dropouts = [n for i, n in enumerate(layer_order) if graph[n].kind in DROPOUT_CLASSES and i < boundary]
         found = "none" if not conv_dropouts else ", ".join(conv_dropouts[:4])
-        return check(
-            "no Dropout in the convolutional part", "none (BatchNorm regularizes)", found, not conv_dropouts
-        )
+        return check("no Dropout in the convolutional part", "none (BatchNorm regularizes)", found, not conv_dropouts)
 
     def one_dropout() -> Check:
         dropouts = [graph[n] for n in layer_order if graph[n].kind in DROPOUT_CLASSES]
         found = ", ".join(f"{d.name}({d.config.get('rate')})" for d in dropouts) or "none"
-        ok = (
-            len(dropouts) == 1
-            and dropouts[0].name == "dropout_fc"
-            and dropouts[0].config["rate"] == spec.dropout
-        )
+        ok = len(dropouts) == 1 and dropouts[0].name == "dropout_fc" and dropouts[0].config["rate"] == spec.dropout
         return check("exactly one Dropout", f"one: dropout_fc({spec.dropout})", found, ok)
 
     def output_size() -> Check:
@@ -341,22 +323,16 @@ def architecture_checks(model: keras.Model, spec: ModelSpec) -> list[Check]:
     def params() -> Check:
         total = model.count_params()
         if report:
-            return check(
-                "parameter count", f"{REPORT_PARAMS:,} (report)", f"{total:,}", total == REPORT_PARAMS
-            )
+            return check("parameter count", f"{REPORT_PARAMS:,} (report)", f"{total:,}", total == REPORT_PARAMS)
         from captcha_cli.model import build_model
 
         expected = build_model(spec).count_params()
-        return check(
-            "parameter count", f"{expected:,} (built from its spec)", f"{total:,}", total == expected
-        )
+        return check("parameter count", f"{expected:,} (built from its spec)", f"{total:,}", total == expected)
 
     def size() -> Check:
         size_mb = round(model.count_params() * 4 / 2**20, 2)
         if report:
-            return check(
-                "size as float32", f"{REPORT_SIZE_MB} MB (report)", f"{size_mb} MB", size_mb == REPORT_SIZE_MB
-            )
+            return check("size as float32", f"{REPORT_SIZE_MB} MB (report)", f"{size_mb} MB", size_mb == REPORT_SIZE_MB)
         return check("size as float32", "parameters x 4 bytes", f"{size_mb} MB", size_mb > 0)
 
     def forward() -> Check:

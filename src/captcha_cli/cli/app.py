@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from captcha_cli import __version__, runtime
-from captcha_cli.cli import generate, preprocess, summary, verify
+from captcha_cli.cli import generate, preprocess, summary, train, verify
 
 app = typer.Typer(
     name="captcha",
@@ -27,9 +27,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    debug: Annotated[
-        bool, typer.Option("--debug", help="Show tracebacks and TensorFlow's own log messages.")
-    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and TensorFlow's own log messages.")] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
@@ -41,6 +39,7 @@ def root(
 app.command("generate")(generate.generate)
 app.command("preprocess")(preprocess.preprocess)
 app.command("summary")(summary.summary)
+app.command("train")(train.train)
 app.command("verify")(verify.verify)
 
 

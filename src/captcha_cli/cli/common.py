@@ -22,9 +22,7 @@ ModelOpt = Annotated[
 ArchOpt = Annotated[
     str, typer.Option("--arch", help="Architecture preset: resnet34 (the report's), resnet18 or small.")
 ]
-CharsetOpt = Annotated[
-    str | None, typer.Option("--charset", help="Characters, ranges allowed (e.g. 0-9a-zA-Z).")
-]
+CharsetOpt = Annotated[str | None, typer.Option("--charset", help="Characters, ranges allowed (e.g. 0-9a-zA-Z).")]
 MaxLengthOpt = Annotated[int | None, typer.Option("--max-length", help="Longest label (positions).")]
 HeightOpt = Annotated[int | None, typer.Option("--height", help="Input image height in pixels.")]
 WidthOpt = Annotated[int | None, typer.Option("--width", help="Input image width in pixels.")]

@@ -15,9 +15,7 @@ from captcha_cli.cli.common import JsonOpt, QuietOpt, handle_errors
 def generate(
     out: Annotated[Path, typer.Argument(help="Folder to write LABEL-<md5>.png files into.")],
     count: Annotated[int, typer.Option("--count", "-n", min=1, help="How many captchas.")] = 1000,
-    style: Annotated[
-        str, typer.Option("--style", help="noisy (the original system's style) or simple.")
-    ] = "noisy",
+    style: Annotated[str, typer.Option("--style", help="noisy (the original system's style) or simple.")] = "noisy",
     charset: Annotated[str, typer.Option("--charset", help="Characters, ranges allowed.")] = "0-9a-zA-Z",
     length: Annotated[str, typer.Option("--length", help="Label length: 4, 4,6 or 4-6.")] = "4,6",
     width: Annotated[int, typer.Option("--width", min=16, help="Image width.")] = 200,
@@ -36,6 +34,4 @@ def generate(
     if json_output:
         ui.print_json(result)
     elif not quiet:
-        ui.info(
-            f"Wrote {result['written']:,} {style} captchas to {out} ({result['existing']:,} already there)."
-        )
+        ui.info(f"Wrote {result['written']:,} {style} captchas to {out} ({result['existing']:,} already there).")

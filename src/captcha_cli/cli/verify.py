@@ -21,9 +21,7 @@ def verify(model: ModelOpt = None, json_output: JsonOpt = False) -> None:
         checks = run_verify(model)
     failed = sum(not c.passed for c in checks)
     if json_output:
-        ui.print_json(
-            {"checks": [c.to_dict() for c in checks], "passed": len(checks) - failed, "failed": failed}
-        )
+        ui.print_json({"checks": [c.to_dict() for c in checks], "passed": len(checks) - failed, "failed": failed})
     else:
         ui.render_checks(checks)
     if failed:

@@ -1,0 +1,69 @@
+"""The training input stream: a seeded, resumable order over a uint8 image array, optional
+augmentation, fed to tf.data with prefetching so the model never waits for data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+
+def sample_order(n: int, seed: int, start: int) -> Iterator[int]:
+    """Indices of an endless series of seeded permutations, from position `start`."""
+    epoch, offset = divmod(start, n)
+    while True:
+        permutation = np.random.default_rng([seed, epoch]).permutation(n)
+        yield from permutation[offset:].tolist()
+        epoch, offset = epoch + 1, 0
+
+
+def augment_batch(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Small random shifts, rotations and scalings, brightness/contrast jitter and pixel noise."""
+    out = np.empty_like(images)
+    h, w = images.shape[1:3]
+    for i, image in enumerate(images):
+        angle = rng.uniform(-5, 5)
+        scale = rng.uniform(0.93, 1.07)
+        matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
+        matrix[:, 2] += (rng.uniform(-0.04, 0.04) * w, rng.uniform(-0.08, 0.08) * h)
+        warped = cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        out[i] = warped.reshape(image.shape)
+    contrast = rng.uniform(0.7, 1.3, (len(images), 1, 1, 1))
+    brightness = rng.uniform(-30, 30, (len(images), 1, 1, 1))
+    noise = rng.normal(0, 8, images.shape)
+    mixed = (out.astype(np.float32) - 128) * contrast + 128 + brightness + noise
+    return np.clip(mixed, 0, 255).astype(np.uint8)
+
+
+def batch_stream(
+    images: np.ndarray, ids: np.ndarray, batch_size: int, seed: int, start_step: int, augment: bool
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Batches (uint8 images, label ids) in the seeded order, resuming at `start_step`."""
+    order = sample_order(len(images), seed, start_step * batch_size)
+    step = start_step
+    while True:
+        index = np.fromiter((next(order) for _ in range(batch_size)), dtype=np.int64, count=batch_size)
+        sorted_index = np.sort(index)  # memory-mapped arrays read fastest in order
+        x = np.asarray(images[sorted_index])
+        y = ids[sorted_index]
+        if augment:
+            x = augment_batch(x, np.random.default_rng([seed, 7919, step]))
+        step += 1
+        yield x, y
+
+
+def training_dataset(
+    images: np.ndarray, ids: np.ndarray, batch_size: int, seed: int, start_step: int, augment: bool
+) -> tf.data.Dataset:
+    """tf.data over `batch_stream`: cast to float32 in [0, 1] and prefetch in the background."""
+    h, w, c = images.shape[1:]
+    signature = (
+        tf.TensorSpec((batch_size, h, w, c), tf.uint8),
+        tf.TensorSpec((batch_size, ids.shape[1]), tf.int32),
+    )
+    dataset = tf.data.Dataset.from_generator(
+        lambda: batch_stream(images, ids, batch_size, seed, start_step, augment), output_signature=signature
+    )
+    return dataset.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y)).prefetch(4)

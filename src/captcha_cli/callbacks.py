@@ -1,0 +1,95 @@
+"""Training callbacks: the report's AdaptiveLearningRate (a Keras ReduceLROnPlateau)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from captcha_cli.report import NullReporter, Reporter
+
+
+class AdaptiveLearningRate(keras.callbacks.ReduceLROnPlateau):
+    """ReduceLROnPlateau that reports its configuration and every change it makes.
+
+    One "epoch" is one validation round of step-based training. On train begin it reports the
+    initial learning rate and its settings; when it lowers the rate it reports old -> new, the
+    reduction in percent and the reason.
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.5,
+        patience: int = 5,
+        min_lr: float = 1e-7,
+        reporter: Reporter | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(monitor=monitor, factor=factor, patience=patience, min_lr=min_lr, verbose=0, **kwargs)
+        self.reporter = reporter or NullReporter()
+
+    def direction(self) -> str:
+        """`min` or `max`: which way the monitored value improves."""
+        if self.mode != "auto":
+            return self.mode
+        return "max" if "acc" in self.monitor else "min"
+
+    def current_lr(self) -> float:
+        return float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        super().on_train_begin(logs)
+        self.reporter.event(
+            "lr_start",
+            {
+                "lr": self.current_lr(),
+                "monitor": self.monitor,
+                "factor": self.factor,
+                "patience": self.patience,
+                "min_lr": self.min_lr,
+                "mode": self.direction(),
+            },
+        )
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        old = self.current_lr()
+        super().on_epoch_end(epoch, logs)
+        new = self.current_lr()
+        if new < old:
+            self.reporter.event(
+                "lr_reduced",
+                {
+                    "round": epoch,
+                    "old": old,
+                    "new": new,
+                    "percent": 100.0 * (old - new) / old,
+                    "reason": f"{self.monitor} did not improve in {self.patience} rounds",
+                },
+            )
+
+    def state(self) -> dict[str, float | None]:
+        """What must survive a resume: the plateau counters and the best value seen."""
+        best = None if self.best is None else float(self.best)
+        return {"wait": self.wait, "best": best, "cooldown_counter": self.cooldown_counter}
+
+    def restore(self, state: dict[str, float | None]) -> None:
+        self.wait = int(state["wait"])
+        self.best = None if state["best"] is None else float(state["best"])
+        self.cooldown_counter = int(state["cooldown_counter"])
+
+
+def create_callbacks(config, reporter: Reporter | None = None, use_adaptive_lr: bool = True) -> list:
+    """The training callbacks; with `use_adaptive_lr` (the default) the AdaptiveLearningRate."""
+    callbacks: list = []
+    if use_adaptive_lr:
+        callbacks.append(
+            AdaptiveLearningRate(
+                monitor="val_loss",
+                factor=config.lr_factor,
+                patience=config.lr_patience,
+                min_lr=config.min_lr,
+                reporter=reporter,
+            )
+        )
+    return callbacks

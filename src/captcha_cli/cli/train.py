@@ -1,0 +1,157 @@
+"""`captcha train`: train the shared model on a labelled folder (or on generated captchas)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from captcha_cli import runtime, ui
+from captcha_cli.cli.common import (
+    BackendOpt,
+    CharsetOpt,
+    HeightOpt,
+    IgnoreCaseOpt,
+    JsonOpt,
+    LabelPatternOpt,
+    MaxLengthOpt,
+    QuietOpt,
+    SkipInvalidOpt,
+    WidthOpt,
+    handle_errors,
+    spec_overrides,
+)
+from captcha_cli.spec import ARCH_PRESETS, TrainConfig
+
+DEFAULTS = TrainConfig()
+
+
+@handle_errors
+def train(
+    data: Annotated[
+        Path | None,
+        typer.Argument(help="Labelled image folder or preprocessed cache. Omit to train on generated captchas."),
+    ] = None,
+    val: Annotated[Path | None, typer.Option("--val", help="Validation folder (default: split DATA).")] = None,
+    arch: Annotated[str | None, typer.Option("--arch", help=f"Architecture preset: {', '.join(ARCH_PRESETS)}.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Global batch size.")] = (
+        DEFAULTS.batch_size
+    ),
+    lr: Annotated[float, typer.Option("--lr", help="Initial learning rate (Adam).")] = DEFAULTS.learning_rate,
+    max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, help="Stop after this many steps.")] = None,
+    val_every: Annotated[int, typer.Option("--val-every", min=1, help="Validate every N steps.")] = (
+        DEFAULTS.val_every
+    ),
+    save_every: Annotated[int, typer.Option("--save-every", min=1, help="Checkpoint every N steps.")] = (
+        DEFAULTS.save_every
+    ),
+    keep: Annotated[int, typer.Option("--keep", min=1, help="Newest checkpoints to keep.")] = DEFAULTS.keep,
+    target_acc: Annotated[
+        float, typer.Option("--target-acc", help="Stop at this full-string validation accuracy.")
+    ] = DEFAULTS.target_acc,
+    time_budget: Annotated[
+        str | None, typer.Option("--time", help="Wall-clock budget (90s, 10m, 2h); stops cleanly.")
+    ] = None,
+    patience: Annotated[
+        int,
+        typer.Option("--patience", min=1, help="Validation rounds without val_loss improvement before halving the LR."),
+    ] = DEFAULTS.lr_patience,
+    loss: Annotated[str, typer.Option("--loss", help="softmax (per position) or bce (the original).")] = "softmax",
+    precision: Annotated[str, typer.Option("--precision", help="auto, float32, bfloat16 or float16.")] = (
+        DEFAULTS.precision
+    ),
+    augment: Annotated[
+        bool,
+        typer.Option("--augment/--no-augment", help="Random shifts, rotations, brightness/contrast and noise."),
+    ] = DEFAULTS.augment,
+    charset: CharsetOpt = None,
+    max_length: MaxLengthOpt = None,
+    height: HeightOpt = None,
+    width: WidthOpt = None,
+    backend: BackendOpt = "auto",
+    val_split: Annotated[float, typer.Option("--val-split", help="Validation fraction.")] = DEFAULTS.val_split,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the split, data order and init.")] = DEFAULTS.seed,
+    label_pattern: LabelPatternOpt = None,
+    ignore_case: IgnoreCaseOpt = False,
+    skip_invalid: SkipInvalidOpt = False,
+    synthetic_count: Annotated[
+        int, typer.Option("--synthetic-count", min=10, help="Images generated when DATA is omitted.")
+    ] = 8000,
+    synthetic_style: Annotated[str, typer.Option("--synthetic-style", help="noisy or simple.")] = "noisy",
+    project: Annotated[Path, typer.Option("--project", help="Folder of run folders.")] = Path("runs"),
+    name: Annotated[str | None, typer.Option("--name", help="Run folder name (default exp, exp2, ...).")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue a run folder where it stopped.")] = None,
+    quiet: QuietOpt = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Train the captcha model: step-based, adaptive learning rate, checkpoints, best/last models."""
+    from captcha_cli.charset import parse_charset
+    from captcha_cli.preprocessing import resolve_backend
+    from captcha_cli.runs import parse_duration
+    from captcha_cli.spec import LOSSES
+
+    if loss not in LOSSES:
+        raise typer.BadParameter(f"choose one of {', '.join(LOSSES)}", param_hint="--loss")
+    if charset not in (None, "auto"):
+        parse_charset(charset)
+    config = TrainConfig(
+        learning_rate=lr,
+        batch_size=batch_size,
+        max_steps=max_steps or DEFAULTS.max_steps,
+        val_every=val_every,
+        save_every=save_every,
+        keep=keep,
+        target_acc=target_acc,
+        lr_patience=patience,
+        val_split=val_split,
+        seed=seed,
+        precision=precision,
+        augment=augment,
+        time_budget_s=parse_duration(time_budget) if time_budget else None,
+        extra={"max_steps_given": max_steps is not None},
+    )
+    overrides = spec_overrides(None, None, height, width)
+    overrides.update(loss=loss, preprocessing=resolve_backend(backend))
+    runtime.import_tensorflow()
+    from captcha_cli.training import DataOptions, TrainRequest, run_training
+
+    request = TrainRequest(
+        config=config,
+        data=DataOptions(
+            data=data,
+            val=val,
+            label_pattern=label_pattern,
+            ignore_case=ignore_case,
+            skip_invalid=skip_invalid,
+            synthetic_style=synthetic_style,
+            synthetic_count=synthetic_count,
+        ),
+        arch=arch or "resnet34",
+        arch_given=arch is not None,
+        charset=charset,
+        max_length=max_length,
+        spec_overrides=overrides,
+        project=project,
+        name=name,
+        resume=resume,
+        command=["captcha", *sys.argv[1:]],
+    )
+    result = run_training(request, ui.training_reporter(not (quiet or json_output)))
+    if json_output:
+        ui.print_json(
+            {
+                "run_dir": str(result.run_dir),
+                "step": result.step,
+                "stop_reason": result.stop_reason,
+                "best_full_string_acc": result.best_full_string_acc,
+                "last": result.last,
+            }
+        )
+    if result.interrupted:
+        ui.info(
+            f"Interrupted at step {result.step:,}; checkpoint saved. Resume with: "
+            f"captcha train --resume {result.run_dir}"
+        )
+        raise typer.Exit(130)

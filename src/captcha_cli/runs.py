@@ -1,0 +1,153 @@
+"""Run folders: naming, config, metrics rows and rotating step checkpoints, all written atomically."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from captcha_cli.errors import TrainingError
+
+METRIC_FIELDS = ["step", "loss", "val_loss", "full_string_acc", "char_acc", "lr", "images_per_s", "elapsed_s"]
+CHECKPOINT_DIR = re.compile(r"^step-(\d{8})$")
+
+
+def next_run_dir(project: Path, name: str | None) -> Path:
+    """`project/NAME`, or the first free of `exp`, `exp2`, `exp3`, ..."""
+    if name:
+        path = project / name
+        if path.exists() and any(path.iterdir()):
+            raise TrainingError(
+                f"{path}: run folder already exists",
+                hint=f"choose another --name, or continue it with --resume {path}",
+            )
+        return path
+    index = 1
+    while (project / ("exp" if index == 1 else f"exp{index}")).exists():
+        index += 1
+    return project / ("exp" if index == 1 else f"exp{index}")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_config(run_dir: Path, config: dict[str, Any]) -> None:
+    write_text_atomic(run_dir / "config.json", json.dumps(config, indent=2) + "\n")
+
+
+def read_config(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise TrainingError(f"{run_dir}: not a run folder (no config.json)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+class MetricsLog:
+    """`metrics.csv`: one row per validation, rewritten atomically so a kill never leaves half a row."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows: list[dict[str, Any]] = []
+        if path.is_file():
+            with path.open(newline="", encoding="utf-8") as handle:
+                self.rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+    def keep_until(self, step: int) -> None:
+        """Drop rows written after the checkpoint a resumed run starts from."""
+        self.rows = [row for row in self.rows if row["step"] <= step]
+        self._write()
+
+    def append(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        self._write()
+
+    def _write(self) -> None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=METRIC_FIELDS)
+        writer.writeheader()
+        for row in self.rows:
+            writer.writerow({k: (int(row[k]) if k == "step" else row[k]) for k in METRIC_FIELDS})
+        write_text_atomic(self.path, buffer.getvalue())
+
+
+@dataclass
+class Checkpoint:
+    step: int
+    path: Path
+
+
+class Checkpoints:
+    """Step checkpoints in `checkpoints/step-NNNNNNNN/`: weights, optimizer state and loop state.
+
+    Each is written into a hidden temporary folder and renamed into place, so a killed process
+    never leaves a half-written checkpoint; only the newest `keep` are kept.
+    """
+
+    def __init__(self, root: Path, keep: int) -> None:
+        self.root = root
+        self.keep = keep
+        root.mkdir(parents=True, exist_ok=True)
+        for stale in root.glob(".step-*.tmp"):
+            shutil.rmtree(stale, ignore_errors=True)
+
+    def list(self) -> list[Checkpoint]:
+        found = []
+        for path in self.root.iterdir():
+            match = CHECKPOINT_DIR.match(path.name)
+            if match and (path / "state.json").is_file():
+                found.append(Checkpoint(int(match.group(1)), path))
+        return sorted(found, key=lambda c: c.step)
+
+    def latest(self) -> Checkpoint | None:
+        found = self.list()
+        return found[-1] if found else None
+
+    def save(self, model, optimizer, step: int, state: dict[str, Any]) -> Path:
+        final = self.root / f"step-{step:08d}"
+        tmp = self.root / f".step-{step:08d}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        model.save_weights(tmp / "model.weights.h5")
+        np.savez(tmp / "optimizer.npz", *[np.asarray(v.numpy()) for v in optimizer.variables])
+        (tmp / "state.json").write_text(json.dumps(state, indent=2), encoding="utf-8")
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        for old in self.list()[: -self.keep]:
+            shutil.rmtree(old.path, ignore_errors=True)
+        return final
+
+    @staticmethod
+    def load(path: Path, model, optimizer) -> dict[str, Any]:
+        """Restore weights and optimizer variables; returns the saved loop state."""
+        model.load_weights(path / "model.weights.h5")
+        optimizer.build(model.trainable_variables)
+        with np.load(path / "optimizer.npz") as saved:
+            values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+        if len(values) != len(optimizer.variables):
+            raise TrainingError(f"{path}: optimizer state does not match this model")
+        for variable, value in zip(optimizer.variables, values, strict=True):
+            variable.assign(value)
+        return json.loads((path / "state.json").read_text(encoding="utf-8"))
+
+
+def parse_duration(text: str) -> float:
+    """`90s`, `10m`, `2h`, `1h30m` or plain seconds -> seconds."""
+    text = text.strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = re.findall(r"(\d+(?:\.\d+)?)([hms])", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise TrainingError(f"durations look like 90s, 10m, 2h or 1h30m. Received: time={text!r}")
+    return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)

@@ -1,0 +1,472 @@
+"""The `train` workflow: step-based training with validation rounds, the adaptive learning rate,
+rotating checkpoints, best/last models, metrics, curves, resume and clean interruption."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from captcha_cli import __version__
+from captcha_cli.batches import training_dataset
+from captcha_cli.callbacks import create_callbacks
+from captcha_cli.charset import Codec, charset_from_labels, parse_charset
+from captcha_cli.curves import draw_curves
+from captcha_cli.datasets import split
+from captcha_cli.errors import TrainingError
+from captcha_cli.imagecache import ImageCache, build_cache, is_cache, load_cache
+from captcha_cli.labelled import load_labelled
+from captcha_cli.losses import accuracy, decode_logits, make_loss, numpy_loss
+from captcha_cli.model import build_model
+from captcha_cli.modelio import save_model
+from captcha_cli.precision import apply_precision, detect_precision
+from captcha_cli.report import Reporter
+from captcha_cli.runs import Checkpoints, MetricsLog, next_run_dir, read_config, write_config
+from captcha_cli.spec import ModelSpec, TrainConfig, spec_for_arch
+from captcha_cli.synthetic import generate_folder, parse_lengths
+
+
+@dataclass
+class DataOptions:
+    """Where the images come from and how labels are read."""
+
+    data: Path | None = None
+    val: Path | None = None
+    label_pattern: str | None = None
+    ignore_case: bool = False
+    skip_invalid: bool = False
+    synthetic_style: str = "noisy"
+    synthetic_count: int = 8000
+    synthetic_charset: str = "0-9a-zA-Z"
+    synthetic_length: str = "4,6"
+
+
+@dataclass
+class TrainRequest:
+    """Everything `captcha train` was asked to do."""
+
+    config: TrainConfig
+    data: DataOptions
+    arch: str = "resnet34"
+    charset: str | None = None  # None or "auto": infer from the labels
+    max_length: int | None = None
+    spec_overrides: dict[str, Any] = field(default_factory=dict)
+    arch_given: bool = False
+    project: Path = Path("runs")
+    name: str | None = None
+    resume: Path | None = None
+    command: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    stop_reason: str
+    best_full_string_acc: float
+    last: dict[str, Any]
+    interrupted: bool = False
+
+
+class StopFlag:
+    """Set by SIGINT (Ctrl-C) or a test; the loop stops cleanly after the current step."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    def set(self, reason: str = "interrupted") -> None:
+        self.reason = reason
+
+    def install(self) -> Callable[[], None]:
+        """Catch SIGINT while training (main thread only); returns the restore function."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = signal.getsignal(signal.SIGINT)
+
+        def handler(signum, frame) -> None:
+            if self.reason == "interrupted":  # a second Ctrl-C: stop now
+                raise KeyboardInterrupt
+            self.set("interrupted")
+
+        signal.signal(signal.SIGINT, handler)
+        return lambda: signal.signal(signal.SIGINT, previous)
+
+
+def synthetic_folder(project: Path, options: DataOptions, seed: int, reporter: Reporter) -> Path:
+    """Generate (once) the synthetic set used when no data folder is given."""
+    name = f"synthetic-{options.synthetic_style}-{options.synthetic_count}-seed{seed}"
+    folder = project / name
+    marker = folder / ".complete"
+    if marker.is_file():
+        return folder
+    reporter.info(
+        f"No data given: generating {options.synthetic_count:,} {options.synthetic_style} captchas into {folder}"
+    )
+    with reporter.progress("Generating", options.synthetic_count) as bar:
+        generate_folder(
+            folder,
+            options.synthetic_count,
+            options.synthetic_style,
+            parse_charset(options.synthetic_charset),
+            parse_lengths(options.synthetic_length),
+            200,
+            60,
+            seed,
+            bar.advance,
+        )
+    marker.write_text("ok\n")
+    return folder
+
+
+def _resolve_spec(request: TrainRequest, labels: list[str], backend: str) -> ModelSpec:
+    charset = charset_from_labels(labels) if request.charset in (None, "auto") else parse_charset(request.charset)
+    max_length = request.max_length or max(len(label) for label in labels)
+    overrides = {k: v for k, v in request.spec_overrides.items() if k != "preprocessing"}
+    return spec_for_arch(request.arch, charset=charset, max_length=max_length, preprocessing=backend, **overrides)
+
+
+def _encode(labels: list[str], codec: Codec) -> np.ndarray:
+    return np.array([codec.encode(label) for label in labels], dtype=np.int32)
+
+
+def _split_cache(cache: ImageCache, config: TrainConfig) -> tuple[ImageCache, ImageCache]:
+    train_s, val_s = split(cache.samples(), config.val_split, config.seed)
+    index = {p: i for i, p in enumerate(cache.paths)}
+    return (
+        cache.subset([index[str(s.path)] for s in train_s]),
+        cache.subset([index[str(s.path)] for s in val_s]),
+    )
+
+
+class Trainer:
+    """One training run: owns the model, optimizer, data stream, callbacks and run folder."""
+
+    def __init__(self, request: TrainRequest, reporter: Reporter, stop: StopFlag) -> None:
+        self.request = request
+        self.reporter = reporter
+        self.stop = stop
+
+    # ----- set-up -------------------------------------------------------------------------
+    def prepare(self) -> None:
+        request = self.request
+        saved = read_config(request.resume) if request.resume else None
+        self.run_dir = request.resume or next_run_dir(request.project, request.name)
+        self.config = request.config
+        if saved:
+            self._check_resume_compatible(saved)
+            given = request.config.extra.get("max_steps_given")
+            self.config = dataclasses.replace(
+                TrainConfig(**saved["config"]),
+                time_budget_s=request.config.time_budget_s,
+                max_steps=request.config.max_steps if given else saved["config"]["max_steps"],
+            )
+        data = request.data
+        if saved:
+            stored = {k: (Path(v) if k in ("data", "val") and v else v) for k, v in saved["data"].items()}
+            data = DataOptions(**stored)
+        source = data.data or synthetic_folder(request.project, data, self.config.seed, self.reporter)
+        self.precision = detect_precision(self.config.precision)
+        saved_spec = ModelSpec.from_dict(saved["spec"]) if saved else None
+        self.train_data, self.val_data, self.spec = self._load(source, data, saved_spec)
+        self.codec = self.spec.codec
+        self.train_ids = _encode(self.train_data.labels, self.codec)
+        self.val_ids = _encode(self.val_data.labels, self.codec)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        stored_data = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(data).items()}
+        stored_data["data"] = str(source)
+        self.saved_config = saved or {
+            "version": __version__,
+            "command": request.command,
+            "spec": self.spec.to_dict(),
+            "config": dataclasses.asdict(dataclasses.replace(self.config, time_budget_s=None, extra={})),
+            "data": stored_data,
+            "precision": self.precision,
+        }
+        write_config(self.run_dir, self.saved_config)
+        spec = self.spec
+        self.reporter.event(
+            "run_start",
+            {
+                "run_dir": str(self.run_dir),
+                "train": len(self.train_data),
+                "val": len(self.val_data),
+                "charset": spec.charset,
+                "max_length": spec.max_length,
+                "arch": spec.arch,
+                "precision": self.precision,
+                "batch_size": self.config.batch_size,
+                "loss": spec.loss,
+                "preprocessing": spec.preprocessing,
+                "resumed": bool(saved),
+                "data": str(source),
+            },
+        )
+
+    def _load(
+        self, source: Path, data: DataOptions, saved_spec: ModelSpec | None
+    ) -> tuple[ImageCache, ImageCache, ModelSpec]:
+        """Audit and preprocess the data (or open a cache); resolve the spec from its labels."""
+        request = self.request
+        if is_cache(source):
+            cache = load_cache(source)
+            spec = saved_spec or _resolve_spec(request, cache.labels, cache.backend)
+            if cache.shape != spec.input_shape:
+                raise TrainingError(
+                    f"{source}: cache images are {cache.shape}, the model needs {spec.input_shape}",
+                    hint="rebuild the cache with --height/--width",
+                )
+            train, val = _split_cache(cache, self.config)
+            return train, val, spec
+        if saved_spec:
+            charset, max_length = saved_spec.charset, saved_spec.max_length
+        else:
+            charset = None if request.charset in (None, "auto") else parse_charset(request.charset)
+            max_length = request.max_length
+        labelled = load_labelled(
+            source,
+            charset,
+            max_length,
+            data.label_pattern,
+            data.ignore_case,
+            data.skip_invalid,
+            self.config.val_split,
+            self.config.seed,
+            data.val,
+        )
+        if labelled.skipped:
+            rows = labelled.audit.problem_rows()
+            self.reporter.info(
+                f"Left out {len(labelled.skipped):,} invalid files (--skip-invalid): "
+                + ", ".join(f"{row['problem']}: {row['count']}" for row in rows)
+            )
+        labels = [s.label for s in labelled.train + labelled.val]
+        spec = saved_spec or _resolve_spec(request, labels, request.spec_overrides.get("preprocessing", "opencv"))
+        with self.reporter.progress("Preprocessing", len(labels)) as bar:
+            train, bad_train = build_cache(labelled.train, spec.input_shape, spec.preprocessing, bar.advance)
+            val, bad_val = build_cache(labelled.val, spec.input_shape, spec.preprocessing, bar.advance)
+        bad = bad_train + bad_val
+        if bad and not data.skip_invalid:
+            raise TrainingError(bad[0].detail, hint="fix the file, or pass --skip-invalid")
+        if bad:
+            self.reporter.info(f"Left out {len(bad):,} more files that failed to decode.")
+        return train, val, spec
+
+    def _check_resume_compatible(self, saved: dict) -> None:
+        spec = ModelSpec.from_dict(saved["spec"])
+        asked_charset = self.request.charset
+        if self.request.arch_given and self.request.arch != spec.arch:
+            raise TrainingError(
+                f"cannot resume {self.request.resume} with --arch {self.request.arch}: it was trained as {spec.arch}",
+                hint="start a new run instead",
+            )
+        if asked_charset not in (None, "auto") and parse_charset(asked_charset) != spec.charset:
+            raise TrainingError(
+                f"cannot resume {self.request.resume} with another charset: it was trained with {spec.charset!r}",
+                hint="start a new run instead",
+            )
+
+    def build(self) -> None:
+        apply_precision(self.precision)
+        try:
+            self.model = build_model(self.spec)
+        finally:
+            keras.mixed_precision.set_dtype_policy("float32")
+        optimizer = keras.optimizers.Adam(learning_rate=self.config.learning_rate)
+        if self.precision == "float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer.build(self.model.trainable_variables)  # outside tf.function: traces twice as fast
+        self.optimizer = optimizer
+        self.loss_fn = make_loss(self.spec)
+        self.callbacks = create_callbacks(self.config, self.reporter)
+        holder = SimpleNamespace(optimizer=optimizer)  # callbacks only read and set the learning rate
+        for callback in self.callbacks:
+            callback.set_model(holder)
+        self.checkpoints = Checkpoints(self.run_dir / "checkpoints", self.config.keep)
+        self.metrics = MetricsLog(self.run_dir / "metrics.csv")
+        self.step = 0
+        self.best = -1.0
+        self.elapsed_before = 0.0
+        latest = self.checkpoints.latest() if self.request.resume else None
+        for callback in self.callbacks:
+            callback.on_train_begin()
+        if latest:
+            state = Checkpoints.load(latest.path, self.model, self.optimizer)
+            self.step, self.best = state["step"], state["best"]
+            self.elapsed_before = state.get("elapsed_s", 0.0)
+            for callback in self.callbacks:
+                callback.restore(state["plateau"])
+            self.metrics.keep_until(self.step)
+            self.reporter.info(
+                f"Resumed {self.run_dir} at step {self.step:,} (learning rate {self.learning_rate():.6g})."
+            )
+        elif self.request.resume:
+            self.metrics.keep_until(0)
+            self.reporter.info(f"{self.run_dir} has no checkpoint yet: starting from step 0.")
+
+        model, loss_fn, optimizer = self.model, self.loss_fn, self.optimizer
+
+        @tf.function(autograph=False)
+        def train_step(x, y):
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x, training=True))
+                scaled = optimizer.scale_loss(loss)
+            grads = tape.gradient(scaled, model.trainable_variables)
+            optimizer.apply(grads, model.trainable_variables)
+            return loss
+
+        @tf.function(autograph=False)
+        def predict_step(x):
+            return tf.cast(model(x, training=False), tf.float32)
+
+        self.train_step, self.predict_step = train_step, predict_step
+        self.writer = tf.summary.create_file_writer(str(self.run_dir / "logs"))
+
+    def learning_rate(self) -> float:
+        return float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
+
+    # ----- the loop -----------------------------------------------------------------------
+    def validate(self) -> dict[str, float]:
+        logits = []
+        batch = max(self.config.batch_size, 64)
+        for start in range(0, len(self.val_data), batch):
+            x = np.asarray(self.val_data.images[start : start + batch], dtype=np.float32) / 255.0
+            logits.append(self.predict_step(tf.constant(x)).numpy())
+        logits = np.concatenate(logits)
+        pred, _ = decode_logits(logits, self.spec)
+        full, chars = accuracy(pred, self.val_ids)
+        return {
+            "val_loss": numpy_loss(logits, self.val_ids, self.spec),
+            "full_string_acc": full,
+            "char_acc": chars,
+        }
+
+    def checkpoint(self) -> None:
+        plateau = self.callbacks[0].state() if self.callbacks else {}
+        self.checkpoints.save(
+            self.model,
+            self.optimizer,
+            self.step,
+            {
+                "step": self.step,
+                "best": self.best,
+                "lr": self.learning_rate(),
+                "plateau": plateau,
+                "elapsed_s": self.elapsed(),
+                "batch_size": self.config.batch_size,
+                "seed": self.config.seed,
+            },
+        )
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.monotonic() - self.started
+
+    def run(self) -> TrainResult:
+        config = self.config
+        self.started = time.monotonic()
+        deadline = self.started + config.time_budget_s if config.time_budget_s else math.inf
+        dataset = training_dataset(
+            self.train_data.images, self.train_ids, config.batch_size, config.seed, self.step, config.augment
+        )
+        batches = iter(dataset)
+        stop_reason = "max steps reached" if self.step >= config.max_steps else ""
+        window_start, window_images, losses = time.monotonic(), 0, []
+        last_row: dict[str, Any] = {}
+        validated_at = -1
+        with self.reporter.progress("Training", config.max_steps) as bar:
+            bar.advance(self.step)
+            while not stop_reason:
+                x, y = next(batches)
+                loss = float(self.train_step(x, y))
+                if not math.isfinite(loss):
+                    raise TrainingError(
+                        f"training diverged at step {self.step + 1} (loss {loss})",
+                        hint="lower --lr, or use --precision float32",
+                    )
+                self.step += 1
+                losses.append(loss)
+                window_images += config.batch_size
+                rate = window_images / max(time.monotonic() - window_start, 1e-9)
+                bar.advance(1, f"loss {loss:.4f}  lr {self.learning_rate():.2e}  {rate:.1f} img/s")
+                if self.step % config.val_every == 0:
+                    last_row = self._validation_round(losses, rate)
+                    validated_at = self.step
+                    window_start, window_images, losses = time.monotonic(), 0, []
+                    if last_row["full_string_acc"] >= config.target_acc:
+                        stop_reason = f"target full-string accuracy {config.target_acc:.2%} reached"
+                if self.step % config.save_every == 0:
+                    self.checkpoint()
+                if not stop_reason:
+                    if self.stop.reason:
+                        stop_reason = self.stop.reason
+                    elif self.step >= config.max_steps:
+                        stop_reason = "max steps reached"
+                    elif time.monotonic() >= deadline:
+                        stop_reason = "time budget used"
+        if validated_at != self.step and self.step > 0:
+            rate = window_images / max(time.monotonic() - window_start, 1e-9)
+            last_row = self._validation_round(losses, rate)
+        self.checkpoint()
+        save_model(self.model, self.spec, self.run_dir / "last.keras")
+        self.writer.close()
+        self.reporter.event(
+            "run_end",
+            {"run_dir": str(self.run_dir), "step": self.step, "reason": stop_reason, "best": self.best},
+        )
+        return TrainResult(
+            self.run_dir,
+            self.step,
+            stop_reason,
+            self.best,
+            last_row,
+            interrupted=stop_reason == "interrupted",
+        )
+
+    def _validation_round(self, losses: list[float], rate: float) -> dict[str, Any]:
+        metrics = self.validate()
+        round_index = self.step // self.config.val_every
+        logs = {"loss": float(np.mean(losses)) if losses else float("nan"), **metrics}
+        for callback in self.callbacks:
+            callback.on_epoch_end(round_index, logs)
+        row = {
+            "step": self.step,
+            "loss": logs["loss"],
+            **metrics,
+            "lr": self.learning_rate(),
+            "images_per_s": rate,
+            "elapsed_s": self.elapsed(),
+        }
+        improved = metrics["full_string_acc"] > self.best
+        if improved:
+            self.best = metrics["full_string_acc"]
+            save_model(self.model, self.spec, self.run_dir / "best.keras")
+        self.metrics.append(row)
+        draw_curves(self.metrics.rows, self.run_dir / "curves.png")
+        with self.writer.as_default(step=self.step):
+            for key in ("loss", "val_loss", "full_string_acc", "char_acc", "lr", "images_per_s"):
+                tf.summary.scalar(key, row[key])
+        self.reporter.event("validation", {**row, "best": self.best, "improved": improved})
+        return row
+
+
+def run_training(request: TrainRequest, reporter: Reporter, stop: StopFlag | None = None) -> TrainResult:
+    """Train (or resume) a run and return where it ended; SIGINT stops cleanly with a checkpoint."""
+    stop = stop or StopFlag()
+    trainer = Trainer(request, reporter, stop)
+    trainer.prepare()
+    trainer.build()
+    restore = stop.install()
+    try:
+        return trainer.run()
+    finally:
+        restore()

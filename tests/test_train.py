@@ -1,0 +1,270 @@
+"""`captcha train` end to end on tiny images and a tiny preset."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from captcha_cli.inference import Reader
+from captcha_cli.runs import MetricsLog, parse_duration
+from tests.conftest import TINY_TRAIN
+from tests.helpers import invoke
+
+
+def test_run_folder_contents(trained_run) -> None:
+    run, result = trained_run
+    data = json.loads(result.stdout)
+    assert data["step"] == 24 and data["stop_reason"] == "max steps reached"
+    for name in (
+        "config.json",
+        "best.keras",
+        "best.spec.json",
+        "last.keras",
+        "last.spec.json",
+        "metrics.csv",
+        "curves.png",
+    ):
+        assert (run / name).is_file(), name
+    assert list((run / "logs").iterdir())  # TensorBoard event files
+
+
+def test_checkpoints_rotate_to_keep(trained_run) -> None:
+    run, _ = trained_run
+    names = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert names == ["step-00000020", "step-00000024"]  # 5, 10, 15 rotated away; the final one kept
+    for name in names:
+        assert {p.name for p in (run / "checkpoints" / name).iterdir()} == {
+            "model.weights.h5",
+            "optimizer.npz",
+            "state.json",
+        }
+
+
+def test_metrics_rows(trained_run) -> None:
+    run, _ = trained_run
+    rows = MetricsLog(run / "metrics.csv").rows
+    assert [int(r["step"]) for r in rows] == [6, 12, 18, 24]
+    for row in rows:
+        assert 0.0 <= row["full_string_acc"] <= row["char_acc"] + 1e-9 <= 1.0 + 1e-9
+        assert row["val_loss"] > 0 and row["lr"] == pytest.approx(0.001)
+    assert rows[-1]["loss"] < rows[0]["loss"]  # it learns something
+
+
+def test_curves_png_is_an_image(trained_run) -> None:
+    run, _ = trained_run
+    image = Image.open(run / "curves.png")
+    assert image.format == "PNG" and image.size == (1080, 240)
+    assert np.asarray(image).std() > 10
+
+
+def test_config_records_command_and_spec(trained_run) -> None:
+    run, _ = trained_run
+    config = json.loads((run / "config.json").read_text())
+    assert config["command"][:2] == ["captcha", "train"] or config["command"][0] == "captcha"
+    assert config["spec"]["charset"] == "0123456789" and config["spec"]["max_length"] == 4
+    assert config["spec"]["height"] == 32 and config["config"]["batch_size"] == 8
+
+
+@pytest.mark.parametrize("name", ["best.keras", "last.keras"])
+def test_saved_models_load_and_predict(trained_run, digits_dir, name) -> None:
+    run, _ = trained_run
+    reader = Reader(run / name)
+    predictions = reader.read_files(sorted(digits_dir.glob("*.png"))[:5])
+    assert len(predictions) == 5
+    for p in predictions:
+        assert set(p.text) <= set("0123456789") and len(p.text) <= 4
+        assert 0.0 <= p.confidence <= 1.0 and len(p.position_probs) == 4
+
+
+def test_plateau_lowers_lr_with_panel(runner, tmp_path, digits_dir) -> None:
+    result = invoke(
+        runner,
+        "train",
+        digits_dir,
+        *[a for a in TINY_TRAIN if a != "--quiet"],
+        "--max-steps",
+        "12",
+        "--val-every",
+        "2",
+        "--patience",
+        "1",
+        "--lr",
+        "0.05",
+        "--project",
+        tmp_path,
+    )
+    assert result.exit_code == 0, result.output
+    err = result.stderr
+    assert "Adaptive learning rate" in err and "initial learning rate  0.050000" in err
+    assert "patience               1 validation rounds" in err
+    assert "Learning rate lowered" in err
+    assert "0.050000 -> 0.025000 (-50.0%)" in err
+    assert "reason: val_loss did not improve in 1 rounds" in err
+    rows = MetricsLog(tmp_path / "exp" / "metrics.csv").rows
+    assert rows[-1]["lr"] < 0.05
+
+
+def test_resume_continues_steps_and_lr(runner, tmp_path, digits_dir) -> None:
+    base = [
+        *TINY_TRAIN,
+        "--val-every",
+        "2",
+        "--save-every",
+        "4",
+        "--patience",
+        "1",
+        "--lr",
+        "0.05",
+        "--project",
+        tmp_path,
+        "--name",
+        "r",
+    ]
+    assert invoke(runner, "train", digits_dir, *base, "--max-steps", "8").exit_code == 0
+    state = json.loads((tmp_path / "r" / "checkpoints" / "step-00000008" / "state.json").read_text())
+    result = invoke(runner, "train", "--resume", tmp_path / "r", "--max-steps", "12", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["step"] == 12
+    rows = MetricsLog(tmp_path / "r" / "metrics.csv").rows
+    assert [int(r["step"]) for r in rows] == [2, 4, 6, 8, 10, 12]
+    assert rows[4]["lr"] <= state["lr"]  # continued from the saved, already lowered rate
+    assert state["lr"] < 0.05
+
+
+def test_resume_refuses_changed_arch_or_charset(runner, trained_run) -> None:
+    run, _ = trained_run
+    result = invoke(runner, "train", "--resume", run, "--arch", "resnet18")
+    assert result.exit_code == 1
+    assert f"Error: cannot resume {run} with --arch resnet18: it was trained as tiny" in result.stderr
+    result = invoke(runner, "train", "--resume", run, "--charset", "0-9a-f")
+    assert result.exit_code == 1
+    assert "with another charset" in result.stderr
+
+
+def test_run_names_auto_number(runner, tmp_path, digits_dir) -> None:
+    for expected in ("exp", "exp2"):
+        result = invoke(
+            runner,
+            "train",
+            digits_dir,
+            *TINY_TRAIN,
+            "--max-steps",
+            "1",
+            "--val-every",
+            "1",
+            "--project",
+            tmp_path,
+            "--json",
+        )
+        assert json.loads(result.stdout)["run_dir"] == str(tmp_path / expected)
+
+
+def test_time_budget_stops_cleanly(runner, tmp_path, digits_dir) -> None:
+    result = invoke(runner, "train", digits_dir, *TINY_TRAIN, "--time", "1s", "--project", tmp_path, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["stop_reason"] == "time budget used"
+    assert (tmp_path / "exp" / "last.keras").is_file() and (tmp_path / "exp" / "best.keras").is_file()
+
+
+def test_bad_data_stops_before_training(runner, tmp_path, digits_dir) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    for path in sorted(digits_dir.glob("*.png"))[:10]:
+        (data / path.name).write_bytes(path.read_bytes())
+    (data / "12x4-a.png").write_bytes((data / next(data.iterdir()).name).read_bytes()[:100])
+    result = invoke(runner, "train", data, *TINY_TRAIN, "--max-steps", "1", "--project", tmp_path / "runs")
+    assert result.exit_code == 1
+    assert f"Error: {data}: 1 invalid file; nothing was trained" in result.stderr
+    assert "truncated image" in result.stderr and "--skip-invalid" in result.stderr
+    result = invoke(
+        runner,
+        "train",
+        data,
+        *TINY_TRAIN,
+        "--max-steps",
+        "1",
+        "--val-every",
+        "1",
+        "--skip-invalid",
+        "--project",
+        tmp_path / "runs",
+    )
+    assert result.exit_code == 0, result.output
+
+
+def test_parse_duration() -> None:
+    assert parse_duration("90s") == 90 and parse_duration("10m") == 600
+    assert parse_duration("1h30m") == 5400 and parse_duration("2") == 2
+
+
+def _start_training(tmp_path, digits_dir, *extra: str) -> subprocess.Popen:
+    args = [
+        sys.executable,
+        "-m",
+        "captcha_cli",
+        "train",
+        str(digits_dir),
+        *TINY_TRAIN,
+        "--max-steps",
+        "100000",
+        "--val-every",
+        "3",
+        "--save-every",
+        "3",
+        "--project",
+        str(tmp_path),
+        "--name",
+        "s",
+        *extra,
+    ]
+    return subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
+
+
+def _wait_for_checkpoint(tmp_path, count: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        folder = tmp_path / "s" / "checkpoints"
+        if folder.is_dir() and len([p for p in folder.iterdir() if p.name.startswith("step-")]) >= count:
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    raise AssertionError("no checkpoint appeared")
+
+
+def test_sigint_saves_and_exits_with_resume_hint(tmp_path, digits_dir) -> None:
+    proc = _start_training(tmp_path, digits_dir)
+    _wait_for_checkpoint(tmp_path, 1, proc)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert f"Resume with: captcha train --resume {tmp_path / 's'}" in err
+    assert (tmp_path / "s" / "last.keras").is_file()
+
+
+def test_sigkill_leaves_complete_files_and_resumes(runner, tmp_path, digits_dir) -> None:
+    proc = _start_training(tmp_path, digits_dir)
+    _wait_for_checkpoint(tmp_path, 2, proc)
+    proc.kill()
+    proc.wait(timeout=30)
+    checkpoints = tmp_path / "s" / "checkpoints"
+    complete = [p for p in checkpoints.iterdir() if p.name.startswith("step-")]
+    for folder in complete:
+        assert {p.name for p in folder.iterdir()} == {"model.weights.h5", "optimizer.npz", "state.json"}
+        json.loads((folder / "state.json").read_text())
+    for model_file in (tmp_path / "s").glob("*.keras"):  # visible models are complete and load
+        Reader(model_file)
+    last_step = max(int(p.name.split("-")[1]) for p in complete)
+    result = invoke(runner, "train", "--resume", tmp_path / "s", "--max-steps", str(last_step + 3), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["step"] == last_step + 3
