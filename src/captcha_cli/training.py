@@ -149,6 +149,14 @@ def _split_cache(cache: ImageCache, config: TrainConfig) -> tuple[ImageCache, Im
     )
 
 
+def make_optimizer(config: TrainConfig, precision: str) -> keras.optimizers.Optimizer:
+    """Adam at the configured initial rate; float16 gets dynamic loss scaling."""
+    optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
+    if precision == "float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
 class Trainer:
     """One training run: owns the model, optimizer, data stream, callbacks and run folder."""
 
@@ -282,9 +290,7 @@ class Trainer:
             self.model = build_model(self.spec)
         finally:
             keras.mixed_precision.set_dtype_policy("float32")
-        optimizer = keras.optimizers.Adam(learning_rate=self.config.learning_rate)
-        if self.precision == "float16":
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer = make_optimizer(self.config, self.precision)
         optimizer.build(self.model.trainable_variables)  # outside tf.function: traces twice as fast
         self.optimizer = optimizer
         self.loss_fn = make_loss(self.spec)

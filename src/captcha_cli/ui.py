@@ -334,3 +334,65 @@ def training_reporter(enabled: bool) -> ConsoleReporter:
     reporter = ConsoleReporter(enabled)
     reporter.renderers.update(TRAINING_RENDERERS)
     return reporter
+
+
+def print_csv(rows: Sequence[dict[str, Any]], probs: bool) -> None:
+    """Predictions as CSV on stdout."""
+    import csv
+
+    writer = csv.writer(sys.stdout)
+    writer.writerow(["path", "text", "confidence", "status", *(["probs"] if probs else [])])
+    for row in rows:
+        status = "rejected" if row["rejected"] else "ok"
+        extra = [" ".join(f"{v:.4f}" for v in row["probs"])] if probs else []
+        writer.writerow([row["path"], row["text"], f"{row['confidence']:.4f}", status, *extra])
+    sys.stdout.flush()
+
+
+def render_predictions(rows: Sequence[dict[str, Any]], console: Console | None = None) -> None:
+    console = console or stdout
+    table = Table()
+    for column, justify in (("path", "left"), ("text", "left"), ("confidence", "right"), ("status", "left")):
+        table.add_column(column, justify=justify)
+    for row in rows:
+        status = "[yellow]rejected[/]" if row["rejected"] else "ok"
+        table.add_row(row["path"], row["text"], f"{row['confidence']:.3f}", status)
+    console.print(table)
+
+
+def render_evaluation(result: dict[str, Any], console: Console | None = None) -> None:
+    """The evaluation report: headline numbers, per length, confusions, confidence curve."""
+    console = console or stdout
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("model", result["model"])
+    grid.add_row("images", f"{result['images']:,}" + (f" ({result['skipped']} left out)" if result["skipped"] else ""))
+    grid.add_row("full-string accuracy", f"{result['full_string_accuracy']:.2%}")
+    grid.add_row("per-character accuracy", f"{result['char_accuracy']:.2%}")
+    grid.add_row("character error rate", f"{result['cer']:.2%}")
+    console.print(grid)
+    render_table(
+        "By label length",
+        ["length", "images", "full-string accuracy"],
+        [(k, v["images"], f"{v['full_string_accuracy']:.2%}") for k, v in result["by_length"].items()],
+        console,
+    )
+    if result["confusions"]:
+        render_table(
+            "Most confused characters",
+            ["truth", "read as", "count"],
+            [(c["truth"], c["predicted"], c["count"]) for c in result["confusions"]],
+            console,
+        )
+    render_table(
+        "Accuracy against confidence threshold",
+        ["threshold", "answered", "accuracy when answered"],
+        [
+            (f"{c['threshold']:.2f}", f"{c['answered']:.1%}", "-" if c["accuracy"] is None else f"{c['accuracy']:.2%}")
+            for c in result["by_confidence"]
+        ],
+        console,
+    )
+    if "error_grid" in result:
+        console.print(f"Misread images: {result['error_grid']['path']} ({result['error_grid']['shown']} shown)")

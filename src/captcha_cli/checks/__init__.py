@@ -47,5 +47,6 @@ def run_verify(model_path: Path | None = None) -> list[Check]:
 def _default_providers() -> list[Callable[[], list[Check]]]:
     """Checks of the modules beyond the model, run against the defaults the commands use."""
     from captcha_cli.checks.preprocessing_checks import preprocessing_checks
+    from captcha_cli.checks.training_checks import training_checks
 
-    return [preprocessing_checks]
+    return [preprocessing_checks, training_checks]

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from captcha_cli import __version__, runtime
-from captcha_cli.cli import generate, preprocess, summary, train, verify
+from captcha_cli.cli import evaluate, generate, predict, preprocess, summary, train, verify
 
 app = typer.Typer(
     name="captcha",
@@ -36,7 +36,9 @@ def root(
     runtime.set_debug(debug)
 
 
+app.command("evaluate")(evaluate.evaluate)
 app.command("generate")(generate.generate)
+app.command("predict")(predict.predict)
 app.command("preprocess")(preprocess.preprocess)
 app.command("summary")(summary.summary)
 app.command("train")(train.train)

@@ -1,0 +1,120 @@
+"""Training speed, side by side in one run: the original system's way (images decoded into one
+NumPy array, `model.fit`, float32) against `captcha train`'s loop in each precision.
+
+Usage: python benchmarks/train_speed.py [--arch resnet34] [--batch-size 32] [--steps 12] [--warmup 3]
+Prints a table and one JSON line; images/s are medians over the timed steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+
+import numpy as np
+
+from captcha_cli import runtime
+
+runtime.set_debug(False)
+runtime.import_tensorflow()
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from captcha_cli.losses import make_loss  # noqa: E402
+from captcha_cli.model import build_model  # noqa: E402
+from captcha_cli.precision import POLICIES  # noqa: E402
+from captcha_cli.spec import spec_for_arch  # noqa: E402
+from captcha_cli.synthetic import batch_images  # noqa: E402
+
+
+class StepTimer(keras.callbacks.Callback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.times: list[float] = []
+
+    def on_train_batch_begin(self, batch, logs=None) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        self.times.append(time.perf_counter() - self._start)
+
+
+def baseline(spec, images, ids, batch: int, steps: int, warmup: int) -> list[float]:
+    """The original: sigmoid outputs, binary cross-entropy, model.fit on a NumPy array, float32."""
+    keras.mixed_precision.set_dtype_policy("float32")
+    model = build_model(spec)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    targets = np.eye(spec.num_classes, dtype=np.float32)[ids].reshape(len(ids), -1)
+    x = images.astype(np.float32) / 255.0
+    timer = StepTimer()
+    model.fit(x, targets, batch_size=batch, epochs=1, steps_per_epoch=steps + warmup, verbose=0, callbacks=[timer])
+    return timer.times[warmup:]
+
+
+def ours(spec, images, ids, batch: int, steps: int, warmup: int, precision: str) -> list[float]:
+    """`captcha train`'s step: tf.data from a uint8 array, custom tf.function step, chosen precision."""
+    from captcha_cli.batches import training_dataset
+
+    keras.mixed_precision.set_dtype_policy(POLICIES[precision])
+    model = build_model(spec)
+    keras.mixed_precision.set_dtype_policy("float32")
+    optimizer = keras.optimizers.Adam(1e-3)
+    if precision == "float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    optimizer.build(model.trainable_variables)
+    loss_fn = make_loss(spec)
+
+    @tf.function(autograph=False)
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+            scaled = optimizer.scale_loss(loss)
+        optimizer.apply(tape.gradient(scaled, model.trainable_variables), model.trainable_variables)
+        return loss
+
+    batches = iter(training_dataset(images, ids, batch, 0, 0, False))
+    times = []
+    for _ in range(steps + warmup):
+        x, y = next(batches)
+        start = time.perf_counter()
+        float(step(x, y))
+        times.append(time.perf_counter() - start)
+    return times[warmup:]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--arch", default="resnet34")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--precisions", default="float32,bfloat16")
+    args = parser.parse_args()
+    from captcha_cli.charset import DEFAULT_CHARSET
+    from captcha_cli.preprocessing import prepare_uint8
+
+    spec = spec_for_arch(args.arch, charset=DEFAULT_CHARSET, max_length=6)
+    texts, raw = batch_images("noisy", 0, 0, 256, DEFAULT_CHARSET, (4, 6), 200, 60)
+    images = np.stack([prepare_uint8(r, 60, 200, 3, "opencv") for r in raw])
+    ids = np.array([spec.codec.encode(t) for t in texts], dtype=np.int32)
+    rows = {}
+    times = baseline(spec, images, ids, args.batch_size, args.steps, args.warmup)
+    rows["baseline fit float32"] = args.batch_size / statistics.median(times)
+    for precision in args.precisions.split(","):
+        times = ours(spec, images, ids, args.batch_size, args.steps, args.warmup, precision)
+        rows[f"captcha train {precision}"] = args.batch_size / statistics.median(times)
+    base = rows["baseline fit float32"]
+    print(
+        f"{args.arch}, batch {args.batch_size}, {args.steps} timed steps after {args.warmup} warm-up; "
+        f"{platform.processor() or platform.machine()}, TF {tf.__version__}"
+    )
+    for name, rate in rows.items():
+        print(f"{name:28s} {rate:8.1f} images/s   {rate / base:5.2f}x baseline")
+    print(json.dumps({"arch": args.arch, "batch_size": args.batch_size, "images_per_s": rows}))
+
+
+if __name__ == "__main__":
+    main()

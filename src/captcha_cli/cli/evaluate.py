@@ -1,0 +1,63 @@
+"""`captcha evaluate`: measure a model on labelled data, honestly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from captcha_cli import runtime, ui
+from captcha_cli.cli.common import (
+    IgnoreCaseOpt,
+    JsonOpt,
+    LabelPatternOpt,
+    ModelOpt,
+    QuietOpt,
+    SkipInvalidOpt,
+    handle_errors,
+)
+
+
+@handle_errors
+def evaluate(
+    data: Annotated[Path, typer.Argument(help="Labelled image folder (labels as for training).")],
+    model: ModelOpt = None,
+    errors: Annotated[
+        Path | None, typer.Option("--errors", help="Write a PNG grid of misread images with truth and prediction.")
+    ] = None,
+    label_pattern: LabelPatternOpt = None,
+    ignore_case: IgnoreCaseOpt = False,
+    skip_invalid: SkipInvalidOpt = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per forward pass.")] = 64,
+    project: Annotated[Path, typer.Option("--project", help="Where to look for the newest best.keras.")] = Path("runs"),
+    quiet: QuietOpt = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Full-string and per-character accuracy, CER, per length, confusions, accuracy vs confidence."""
+    from captcha_cli.datasets import audit_folder
+    from captcha_cli.labelled import check_problems
+
+    runtime.import_tensorflow()
+    from captcha_cli.evaluation import error_grid, score
+    from captcha_cli.inference import Reader, newest_best_model
+
+    reader = Reader(model or newest_best_model(project))
+    spec = reader.spec
+    audit = audit_folder(data, spec.charset, spec.max_length, label_pattern, ignore_case)
+    skipped = check_problems(audit, skip_invalid)
+    show = not (quiet or json_output)
+    with ui.ProgressBar("Evaluating", len(audit.samples), enabled=show) as bar:
+        predictions = reader.read_files([s.path for s in audit.samples], batch_size, bar.advance)
+    result = {
+        "model": str(reader.path),
+        "data": str(data),
+        "skipped": len(skipped),
+        **score(audit.samples, predictions),
+    }
+    if errors is not None:
+        result["error_grid"] = {"path": str(errors), "shown": error_grid(result["errors"], errors)}
+    if json_output:
+        ui.print_json(result)
+    else:
+        ui.render_evaluation(result)

@@ -1,0 +1,89 @@
+"""`captcha predict`: read captchas from image files, folders or globs."""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from captcha_cli import runtime, ui
+from captcha_cli.cli.common import JsonOpt, ModelOpt, QuietOpt, handle_errors
+from captcha_cli.errors import CaptchaError
+
+
+def expand_inputs(inputs: list[str]) -> list[Path]:
+    """Files as given, folders searched recursively, glob patterns expanded (for quoted globs)."""
+    from captcha_cli.datasets import find_images
+
+    paths: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            paths.extend(find_images(path))
+        elif not path.exists() and any(c in item for c in "*?["):
+            matches = sorted(Path(m) for m in glob.glob(item, recursive=True))
+            if not matches:
+                raise CaptchaError(f"{item}: no files match this pattern")
+            paths.extend(m for m in matches if m.is_file())
+        else:
+            paths.append(path)
+    return paths
+
+
+@handle_errors
+def predict(
+    inputs: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.")],
+    model: ModelOpt = None,
+    json_output: JsonOpt = False,
+    csv_output: Annotated[bool, typer.Option("--csv", help="Print CSV: path,text,confidence,status.")] = False,
+    probs: Annotated[bool, typer.Option("--probs", help="Include per-position probabilities (JSON/CSV).")] = False,
+    min_confidence: Annotated[
+        float, typer.Option("--min-confidence", min=0.0, max=1.0, help="Mark predictions below this as rejected.")
+    ] = 0.0,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per forward pass.")] = 64,
+    project: Annotated[Path, typer.Option("--project", help="Where to look for the newest best.keras.")] = Path("runs"),
+    quiet: QuietOpt = False,
+) -> None:
+    """Read the text of captcha images. One image prints just its text, for shell scripts."""
+    paths = expand_inputs(inputs)
+    runtime.import_tensorflow()
+    from captcha_cli.inference import Reader, newest_best_model
+
+    model_path = model or newest_best_model(project)
+    reader = Reader(model_path)
+    if model is None and not quiet:
+        ui.info(f"Using model {reader.path}")
+    failures: list[str] = []
+
+    def on_error(exc: CaptchaError) -> None:
+        failures.append(exc.message)
+        ui.error(exc.message)
+
+    show_progress = len(paths) > batch_size and not (quiet or json_output or csv_output)
+    with ui.ProgressBar("Reading", len(paths), enabled=show_progress) as bar:
+        predictions = reader.read_files(paths, batch_size, bar.advance, on_error)
+    rows = [
+        {
+            "path": p.path,
+            "text": p.text,
+            "confidence": p.confidence,
+            "rejected": p.confidence < min_confidence,
+            **({"probs": p.position_probs} if probs else {}),
+        }
+        for p in predictions
+    ]
+    rejected = sum(r["rejected"] for r in rows)
+    if json_output:
+        ui.print_json(rows)
+    elif csv_output:
+        ui.print_csv(rows, probs)
+    elif len(paths) == 1 and rows:
+        ui.print_text(rows[0]["text"] if not rows[0]["rejected"] else "")
+    elif rows:
+        ui.render_predictions(rows)
+    if min_confidence > 0 and not quiet:
+        ui.info(f"{rejected} of {len(rows)} predictions rejected (confidence < {min_confidence:g})")
+    if failures:
+        raise typer.Exit(1)

@@ -1,0 +1,98 @@
+"""The `evaluate` workflow: honest numbers for a model on labelled data."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from captcha_cli.datasets import Sample
+from captcha_cli.inference import Prediction
+from captcha_cli.preprocessing import decode_image, resize
+from captcha_cli.synthetic import font
+
+THRESHOLDS = (0.0, 0.5, 0.8, 0.9, 0.95, 0.99)
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (insertions, deletions, substitutions)."""
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def score(samples: Sequence[Sample], predictions: Sequence[Prediction]) -> dict:
+    """Full-string and per-character accuracy, CER, per-length accuracy, confusions, and accuracy
+    against confidence thresholds."""
+    truth = {str(s.path): s.label for s in samples}
+    pairs = [(truth[p.path], p) for p in predictions]
+    n = len(pairs)
+    correct = [t == p.text for t, p in pairs]
+    chars = sum(len(t) for t, _ in pairs)
+    char_hits = sum(sum(a == b for a, b in zip(t, p.text, strict=False)) for t, p in pairs)
+    errors = sum(edit_distance(t, p.text) for t, p in pairs)
+    by_length: dict[str, dict] = {}
+    for length in sorted({len(t) for t, _ in pairs}):
+        group = [ok for (t, _), ok in zip(pairs, correct, strict=True) if len(t) == length]
+        by_length[str(length)] = {"images": len(group), "full_string_accuracy": float(np.mean(group))}
+    confusions = Counter(
+        (a, b) for t, p in pairs if len(t) == len(p.text) for a, b in zip(t, p.text, strict=True) if a != b
+    )
+    curve = []
+    for threshold in THRESHOLDS:
+        answered = [ok for (_, p), ok in zip(pairs, correct, strict=True) if p.confidence >= threshold]
+        curve.append(
+            {
+                "threshold": threshold,
+                "answered": len(answered) / n if n else 0.0,
+                "accuracy": float(np.mean(answered)) if answered else None,
+            }
+        )
+    return {
+        "images": n,
+        "full_string_accuracy": float(np.mean(correct)) if n else 0.0,
+        "char_accuracy": char_hits / chars if chars else 0.0,
+        "cer": errors / chars if chars else 0.0,
+        "by_length": by_length,
+        "confusions": [{"truth": a, "predicted": b, "count": c} for (a, b), c in confusions.most_common(10)],
+        "by_confidence": curve,
+        "errors": [
+            {"path": p.path, "truth": t, "predicted": p.text, "confidence": p.confidence}
+            for (t, p), ok in zip(pairs, correct, strict=True)
+            if not ok
+        ],
+    }
+
+
+def error_grid(errors: Sequence[dict], target: Path, limit: int = 24) -> int:
+    """A PNG grid of misread images with truth and prediction; returns how many are shown."""
+    shown = list(errors[:limit])
+    cell_w, cell_h, text_h, pad = 200, 60, 34, 6
+    cols = 3
+    rows = max(1, -(-len(shown) // cols))
+    grid = Image.new("RGB", (cols * (cell_w + pad) + pad, rows * (cell_h + text_h + pad) + pad), "white")
+    draw = ImageDraw.Draw(grid)
+    small = font(13)
+    if not shown:
+        draw.text((pad, pad), "no errors", fill="black", font=small)
+    for index, error in enumerate(shown):
+        x = pad + (index % cols) * (cell_w + pad)
+        y = pad + (index // cols) * (cell_h + text_h + pad)
+        grid.paste(Image.fromarray(resize(decode_image(Path(error["path"])), cell_h, cell_w)), (x, y))
+        draw.text((x, y + cell_h + 2), f"truth {error['truth']}", fill="black", font=small)
+        draw.text(
+            (x, y + cell_h + 17), f"read  {error['predicted']} ({error['confidence']:.2f})", fill="red", font=small
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.stem}.tmp.png")
+    grid.save(tmp, format="PNG")
+    os.replace(tmp, target)
+    return len(shown)
