@@ -132,3 +132,31 @@ def test_verify_missing_model_file(runner, tmp_path) -> None:
     result = invoke(runner, "verify", "--model", tmp_path / "nope.keras")
     assert result.exit_code == 1
     assert result.stderr.strip() == f"Error: {tmp_path / 'nope.keras'}: no such model file"
+
+
+def test_training_checks_fail_on_wrong_defaults(monkeypatch) -> None:
+    from captcha_cli.checks import training_checks as module
+    from captcha_cli.spec import TrainConfig
+
+    monkeypatch.setattr(module, "TrainConfig", lambda: TrainConfig(lr_patience=3, batch_size=32))
+    failed = {c.name for c in module.training_checks() if not c.passed}
+    assert {
+        "adaptive LR settings",
+        "halves the LR on a plateau",
+        "waits for patience",
+        "training default: batch size",
+    } <= failed
+    assert "training default: initial learning rate" not in failed
+
+
+def test_preprocessing_checks_fail_on_a_changed_step(monkeypatch) -> None:
+    from dataclasses import replace
+
+    from captcha_cli import preprocessing
+    from captcha_cli.checks.preprocessing_checks import preprocessing_checks
+
+    monkeypatch.setattr(preprocessing, "OPENCV", replace(preprocessing.OPENCV, clahe_clip=2.0))
+    monkeypatch.setattr(preprocessing.opencv_steps, "__defaults__", (preprocessing.OPENCV,))
+    failed = {c.name for c in preprocessing_checks() if not c.passed}
+    assert "opencv: clahe" in failed
+    assert "opencv: gray" not in failed

@@ -58,6 +58,16 @@ def _fmt_shape(shape: Sequence[Any]) -> str:
     return "(" + ", ".join("None" if v is None else str(v) for v in shape) + ")"
 
 
+def key_value_grid(rows: Sequence[tuple[str, str]]) -> Table:
+    """Two columns, bold labels: the headline numbers of a report."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    for label, value in rows:
+        grid.add_row(label, value)
+    return grid
+
+
 def render_model_summary(report: dict[str, Any], console: Console | None = None) -> None:
     """The parameter-count report: one row per part, then totals and shapes."""
     console = console or stdout
@@ -79,9 +89,6 @@ def render_model_summary(report: dict[str, Any], console: Console | None = None)
             _fmt_int(part["macs"]),
         )
     console.print(table)
-    totals = Table.grid(padding=(0, 2))
-    totals.add_column(style="bold")
-    totals.add_column()
     rows = [
         ("total parameters", _fmt_int(report["total_params"])),
         ("trainable", _fmt_int(report["trainable_params"])),
@@ -94,9 +101,7 @@ def render_model_summary(report: dict[str, Any], console: Console | None = None)
         ("max length", str(report["max_length"])),
         ("preprocessing", report["preprocessing"]),
     ]
-    for label, value in rows:
-        totals.add_row(label, value)
-    console.print(totals)
+    console.print(key_value_grid(rows))
 
 
 def render_checks(checks: Iterable[Any], console: Console | None = None) -> None:
@@ -225,19 +230,18 @@ def render_problems(rows: Sequence[dict[str, Any]], console: Console | None = No
 def render_audit(stats: dict[str, Any], console: Console | None = None) -> None:
     """The dataset audit: counts, label source, charset, lengths, sizes, problems."""
     console = console or stdout
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
-    grid.add_column()
-    grid.add_row("folder", stats["root"])
-    grid.add_row("images found", _fmt_int(stats["images"]))
-    grid.add_row("labelled and usable", _fmt_int(stats["labelled"]))
-    grid.add_row("label source", stats["label_source"])
-    grid.add_row("charset", f"{compact_charset(stats['charset'])} ({len(stats['charset'])} characters)")
-    grid.add_row("label lengths", ", ".join(f"{k}: {v:,}" for k, v in stats["lengths"].items()) or "-")
-    grid.add_row("image sizes", ", ".join(f"{k}: {v:,}" for k, v in stats["image_sizes"].items()) or "-")
-    grid.add_row("duplicate images", _fmt_int(stats["duplicates"]))
-    grid.add_row("character counts", "  ".join(f"{c}:{n}" for c, n in stats["char_counts"].items()) or "-")
-    console.print(grid)
+    rows = [
+        ("folder", stats["root"]),
+        ("images found", _fmt_int(stats["images"])),
+        ("labelled and usable", _fmt_int(stats["labelled"])),
+        ("label source", stats["label_source"]),
+        ("charset", f"{compact_charset(stats['charset'])} ({len(stats['charset'])} characters)"),
+        ("label lengths", ", ".join(f"{k}: {v:,}" for k, v in stats["lengths"].items()) or "-"),
+        ("image sizes", ", ".join(f"{k}: {v:,}" for k, v in stats["image_sizes"].items()) or "-"),
+        ("duplicate images", _fmt_int(stats["duplicates"])),
+        ("character counts", "  ".join(f"{c}:{n}" for c, n in stats["char_counts"].items()) or "-"),
+    ]
+    console.print(key_value_grid(rows))
     if stats["problems"]:
         render_problems(stats["problems"], console)
     else:
@@ -363,15 +367,15 @@ def render_predictions(rows: Sequence[dict[str, Any]], console: Console | None =
 def render_evaluation(result: dict[str, Any], console: Console | None = None) -> None:
     """The evaluation report: headline numbers, per length, confusions, confidence curve."""
     console = console or stdout
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
-    grid.add_column()
-    grid.add_row("model", result["model"])
-    grid.add_row("images", f"{result['images']:,}" + (f" ({result['skipped']} left out)" if result["skipped"] else ""))
-    grid.add_row("full-string accuracy", f"{result['full_string_accuracy']:.2%}")
-    grid.add_row("per-character accuracy", f"{result['char_accuracy']:.2%}")
-    grid.add_row("character error rate", f"{result['cer']:.2%}")
-    console.print(grid)
+    skipped = f" ({result['skipped']} left out)" if result["skipped"] else ""
+    rows = [
+        ("model", result["model"]),
+        ("images", f"{result['images']:,}{skipped}"),
+        ("full-string accuracy", f"{result['full_string_accuracy']:.2%}"),
+        ("per-character accuracy", f"{result['char_accuracy']:.2%}"),
+        ("character error rate", f"{result['cer']:.2%}"),
+    ]
+    console.print(key_value_grid(rows))
     render_table(
         "By label length",
         ["length", "images", "full-string accuracy"],

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from captcha_cli import __version__, runtime
-from captcha_cli.cli import evaluate, generate, predict, preprocess, summary, train, verify
+from captcha_cli.cli import evaluate, export, generate, predict, preprocess, summary, train, verify
 
 app = typer.Typer(
     name="captcha",
@@ -37,6 +37,7 @@ def root(
 
 
 app.command("evaluate")(evaluate.evaluate)
+app.command("export")(export.export)
 app.command("generate")(generate.generate)
 app.command("predict")(predict.predict)
 app.command("preprocess")(preprocess.preprocess)

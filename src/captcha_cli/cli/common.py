@@ -87,3 +87,7 @@ SkipInvalidOpt = Annotated[
 BackendOpt = Annotated[
     str, typer.Option("--backend", help="Normalization: auto (OpenCV, else PIL), opencv, pil or none.")
 ]
+ProjectOpt = Annotated[
+    Path, typer.Option("--project", help="Folder of run folders (the default model: newest best.keras).")
+]
+BatchSizeOpt = Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Images per batch.")]

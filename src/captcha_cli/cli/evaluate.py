@@ -9,10 +9,12 @@ import typer
 
 from captcha_cli import runtime, ui
 from captcha_cli.cli.common import (
+    BatchSizeOpt,
     IgnoreCaseOpt,
     JsonOpt,
     LabelPatternOpt,
     ModelOpt,
+    ProjectOpt,
     QuietOpt,
     SkipInvalidOpt,
     handle_errors,
@@ -29,8 +31,8 @@ def evaluate(
     label_pattern: LabelPatternOpt = None,
     ignore_case: IgnoreCaseOpt = False,
     skip_invalid: SkipInvalidOpt = False,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per forward pass.")] = 64,
-    project: Annotated[Path, typer.Option("--project", help="Where to look for the newest best.keras.")] = Path("runs"),
+    batch_size: BatchSizeOpt = 64,
+    project: ProjectOpt = Path("runs"),
     quiet: QuietOpt = False,
     json_output: JsonOpt = False,
 ) -> None:

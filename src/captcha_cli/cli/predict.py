@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from captcha_cli import runtime, ui
-from captcha_cli.cli.common import JsonOpt, ModelOpt, QuietOpt, handle_errors
+from captcha_cli.cli.common import BatchSizeOpt, JsonOpt, ModelOpt, ProjectOpt, QuietOpt, handle_errors
 from captcha_cli.errors import CaptchaError
 
 
@@ -42,8 +42,8 @@ def predict(
     min_confidence: Annotated[
         float, typer.Option("--min-confidence", min=0.0, max=1.0, help="Mark predictions below this as rejected.")
     ] = 0.0,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per forward pass.")] = 64,
-    project: Annotated[Path, typer.Option("--project", help="Where to look for the newest best.keras.")] = Path("runs"),
+    batch_size: BatchSizeOpt = 64,
+    project: ProjectOpt = Path("runs"),
     quiet: QuietOpt = False,
 ) -> None:
     """Read the text of captcha images. One image prints just its text, for shell scripts."""

@@ -1,0 +1,36 @@
+"""`captcha export`: exported models read the same strings as the Keras model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from captcha_cli.export import ExportedReader
+from captcha_cli.inference import Reader
+from captcha_cli.losses import decode_logits
+from tests.helpers import invoke, invoke_json
+
+
+@pytest.mark.parametrize("fmt", ["savedmodel", "tflite"])
+def test_export_parity(runner, trained_run, digits_dir, tmp_path, fmt) -> None:
+    run, _ = trained_run
+    data = invoke_json(runner, "export", run, "--format", fmt, "--out", tmp_path / fmt)
+    assert data["format"] == fmt and (tmp_path / fmt / "captcha.spec.json").is_file()
+    keras_reader = Reader(run / "best.keras")
+    paths = sorted(digits_dir.glob("*.png"))[:16]
+    images = np.stack([keras_reader.load(p) for p in paths])
+    expected = [p.text for p in keras_reader.read_arrays(images, [str(p) for p in paths])]
+    exported = ExportedReader(tmp_path / fmt)
+    assert exported.spec == keras_reader.spec
+    ids, _ = decode_logits(exported.logits(images), exported.spec)
+    assert [exported.spec.codec.decode(row) for row in ids] == expected
+    np.testing.assert_allclose(exported.logits(images), keras_reader.logits(images), atol=1e-3, rtol=1e-3)
+
+
+def test_export_refuses_to_overwrite(runner, trained_run, tmp_path) -> None:
+    (tmp_path / "out").mkdir()
+    result = invoke(runner, "export", trained_run[0], "--out", tmp_path / "out")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {tmp_path / 'out'}: already exists")
+    result = invoke(runner, "export", trained_run[0], "--format", "onnx", "--out", tmp_path / "x")
+    assert "Received: format='onnx'" in result.stderr
