@@ -22,7 +22,7 @@ def test_export_parity(runner, trained_run, digits_dir, tmp_path, fmt) -> None:
     expected = [p.text for p in keras_reader.read_arrays(images, [str(p) for p in paths])]
     exported = ExportedReader(tmp_path / fmt)
     assert exported.spec == keras_reader.spec
-    ids, _ = decode_logits(exported.logits(images), exported.spec)
+    ids, _, _ = decode_logits(exported.logits(images), exported.spec)
     assert [exported.spec.codec.decode(row) for row in ids] == expected
     np.testing.assert_allclose(exported.logits(images), keras_reader.logits(images), atol=1e-3, rtol=1e-3)
 

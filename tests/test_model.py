@@ -77,10 +77,18 @@ def test_blocks_build_without_names() -> None:
     ],
 )
 def test_spec_changes_change_the_model(overrides: dict, output: int) -> None:
-    spec = spec_for_arch("small", **overrides)
+    spec = spec_for_arch("small", loss="softmax", **overrides)
     model = build_model(spec)
     assert model.output_shape == (None, output)
     assert model.input_shape == (None, spec.height, spec.width, 3)
+
+
+def test_small_preset_reads_with_ctc_over_13_time_steps() -> None:
+    spec = spec_for_arch("small", charset="0123456789", max_length=4)
+    assert spec.loss == "ctc" and spec.output_steps == 13
+    model = build_model(spec)
+    assert model.output_shape == (None, 13 * 11)
+    assert model.get_layer("classes").output.shape == (None, 13, 11)
 
 
 def test_widths_and_units_change_params() -> None:

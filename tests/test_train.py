@@ -268,3 +268,29 @@ def test_sigkill_leaves_complete_files_and_resumes(runner, tmp_path, digits_dir)
     result = invoke(runner, "train", "--resume", tmp_path / "s", "--max-steps", str(last_step + 3), "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["step"] == last_step + 3
+
+
+def test_ctc_loss_trains_and_reads(runner, tmp_path, digits_dir) -> None:
+    args = [a if a != "64" else "256" for a in TINY_TRAIN]  # 8 time steps for 4 characters
+    result = invoke(
+        runner,
+        "train",
+        digits_dir,
+        *args,
+        "--loss",
+        "ctc",
+        "--max-steps",
+        "4",
+        "--val-every",
+        "2",
+        "--project",
+        tmp_path,
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    rows = MetricsLog(tmp_path / "exp" / "metrics.csv").rows
+    assert len(rows) == 2 and all(np.isfinite(r["val_loss"]) for r in rows)
+    reader = Reader(tmp_path / "exp" / "best.keras")
+    assert reader.spec.loss == "ctc" and reader.model.output_shape == (None, 8 * 11)
+    prediction = reader.read_files(sorted(digits_dir.glob("*.png"))[:1])[0]
+    assert len(prediction.text) <= 4 and 0.0 <= prediction.confidence <= 1.0

@@ -26,14 +26,11 @@ def export_model(model_path: Path, fmt: str, out: Path, overwrite: bool = False)
     model, spec, resolved = load_model(model_path)
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    saved = tmp if fmt == "savedmodel" else tmp / "savedmodel"
-    model.export(str(saved), format="tf_saved_model", verbose=False)
-    if fmt == "tflite":
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
-        converter._experimental_lower_tensor_list_ops = False
-        (tmp / "model.tflite").write_bytes(converter.convert())
-        shutil.rmtree(saved)
+    if fmt == "savedmodel":
+        model.export(str(tmp), format="tf_saved_model", verbose=False)
+    else:
+        tmp.mkdir(parents=True)
+        (tmp / "model.tflite").write_bytes(_tflite_bytes(model, spec))
     save_json_atomic(tmp / SPEC_NAME, spec.to_dict())
     if out.exists():
         shutil.rmtree(out)
@@ -44,6 +41,25 @@ def export_model(model_path: Path, fmt: str, out: Path, overwrite: bool = False)
         "out": str(out),
         "bytes": sum(p.stat().st_size for p in out.rglob("*") if p.is_file()),
     }
+
+
+def _tflite_bytes(model, spec: ModelSpec) -> bytes:
+    """Convert with builtin ops only (any TFLite runtime runs it). The LSTM's loop lowers only
+    with static shapes, so the model takes one image per call."""
+    import tempfile
+
+    import keras
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        "serve", lambda x: model(x, training=False), input_signature=[tf.TensorSpec((1, *spec.input_shape), tf.float32)]
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        archive.write_out(folder, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        return converter.convert()
 
 
 class ExportedReader:
@@ -62,12 +78,15 @@ class ExportedReader:
 
     def _tflite(self, x: np.ndarray) -> np.ndarray:
         interpreter = self._interpreter
-        index = interpreter.get_input_details()[0]["index"]
-        interpreter.resize_tensor_input(index, x.shape)
         interpreter.allocate_tensors()
-        interpreter.set_tensor(index, x)
-        interpreter.invoke()
-        return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+        source = interpreter.get_input_details()[0]["index"]
+        target = interpreter.get_output_details()[0]["index"]
+        rows = []
+        for image in x:
+            interpreter.set_tensor(source, image[None])
+            interpreter.invoke()
+            rows.append(interpreter.get_tensor(target)[0])
+        return np.stack(rows)
 
     def logits(self, images: np.ndarray) -> np.ndarray:
         return self._run(images.astype(np.float32) / 255.0)

@@ -46,14 +46,13 @@ class Reader:
         return load_for_model(path, spec.height, spec.width, spec.channels, spec.preprocessing)
 
     def read_arrays(self, images: np.ndarray, paths: Sequence[str]) -> list[Prediction]:
-        """Predictions for uint8 model inputs. Confidence is the product of the per-position
-        probabilities of the chosen classes (padding positions included): the model's estimate
-        that the whole string is right."""
-        ids, probs = decode_logits(self.logits(images), self.spec)
+        """Predictions for uint8 model inputs, with the model's estimate that the whole string is
+        right as confidence (see `decode_logits`)."""
+        ids, probs, confidence = decode_logits(self.logits(images), self.spec)
         codec = self.spec.codec
         return [
-            Prediction(path, codec.decode(row), float(np.prod(p)), [float(v) for v in p])
-            for path, row, p in zip(paths, ids, probs, strict=True)
+            Prediction(path, codec.decode(row), float(c), [float(v) for v in p])
+            for path, row, p, c in zip(paths, ids, probs, confidence, strict=True)
         ]
 
     def read_files(

@@ -10,8 +10,9 @@ from captcha_cli.spec import ModelSpec
 
 
 def make_loss(spec: ModelSpec):
-    """The training loss for a spec: per-position softmax cross-entropy, or the original's
-    sigmoid binary cross-entropy over all `max_length x num_classes` outputs."""
+    """The training loss for a spec: per-position softmax cross-entropy, the original's sigmoid
+    binary cross-entropy over all `max_length x num_classes` outputs, or CTC over time steps
+    (the padding class is the CTC blank)."""
     length, classes = spec.max_length, spec.num_classes
 
     def softmax_loss(ids: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
@@ -23,19 +24,23 @@ def make_loss(spec: ModelSpec):
         logits = tf.cast(logits, tf.float32)
         return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=logits))
 
-    return softmax_loss if spec.loss == "softmax" else bce_loss
+    steps = spec.output_steps
 
+    def ctc_loss(ids: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+        logits = tf.reshape(tf.cast(logits, tf.float32), (-1, steps, classes))
+        label_length = tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1)
+        logit_length = tf.fill(tf.shape(label_length), steps)
+        per_example = tf.nn.ctc_loss(
+            labels=ids,
+            logits=logits,
+            label_length=label_length,
+            logit_length=logit_length,
+            logits_time_major=False,
+            blank_index=0,
+        )
+        return tf.reduce_mean(per_example)
 
-def numpy_loss(logits: np.ndarray, ids: np.ndarray, spec: ModelSpec) -> float:
-    """The same loss as `make_loss`, in NumPy, for validation over a whole set."""
-    logits = np.asarray(logits, dtype=np.float64).reshape(-1, spec.max_length, spec.num_classes)
-    if spec.loss == "softmax":
-        shifted = logits - logits.max(axis=-1, keepdims=True)
-        log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-        return float(-np.take_along_axis(log_probs, ids[..., None], axis=-1).mean())
-    targets = np.eye(spec.num_classes)[ids]
-    bce = np.maximum(logits, 0) - logits * targets + np.log1p(np.exp(-np.abs(logits)))
-    return float(bce.mean())
+    return {"softmax": softmax_loss, "bce": bce_loss, "ctc": ctc_loss}[spec.loss]
 
 
 def accuracy(pred_ids: np.ndarray, true_ids: np.ndarray) -> tuple[float, float]:
@@ -46,8 +51,25 @@ def accuracy(pred_ids: np.ndarray, true_ids: np.ndarray) -> tuple[float, float]:
     return full, chars
 
 
-def decode_logits(logits: np.ndarray, spec: ModelSpec) -> tuple[np.ndarray, np.ndarray]:
-    """Per-position arg-max ids and the per-position probability of each chosen class."""
+def decode_logits(logits: np.ndarray, spec: ModelSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Class ids per label position (padded with 0), the probability of each read character,
+    and the confidence of each whole string.
+
+    Position models take the arg-max per position; confidence is the product of the chosen
+    probabilities over all positions (padding included). CTC models take the best path
+    (arg-max per time step, repeats collapsed, blanks dropped); confidence is that path's
+    probability.
+    """
     probs = position_probabilities(logits, spec)
-    ids = probs.argmax(axis=-1)
-    return ids, np.take_along_axis(probs, ids[..., None], axis=-1)[..., 0]
+    best = probs.argmax(axis=-1)
+    chosen = np.take_along_axis(probs, best[..., None], axis=-1)[..., 0]
+    if spec.loss != "ctc":
+        return best, chosen, np.prod(chosen, axis=-1)
+    ids = np.zeros((len(best), spec.max_length), dtype=np.int64)
+    char_probs = np.ones((len(best), spec.max_length))
+    for row, (path, path_probs) in enumerate(zip(best, chosen, strict=True)):
+        keep = [t for t in range(len(path)) if path[t] != 0 and (t == 0 or path[t] != path[t - 1])]
+        keep = keep[: spec.max_length]
+        ids[row, : len(keep)] = path[keep]
+        char_probs[row, : len(keep)] = path_probs[keep]
+    return ids, char_probs, np.prod(chosen, axis=-1)

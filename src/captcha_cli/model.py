@@ -91,21 +91,27 @@ def build_model(spec: ModelSpec | None = None) -> keras.Model:
     x = layers.Permute((2, 1, 3), name="to_sequence_permute")(x)
     x = layers.Reshape((width, height * channels), name="to_sequence")(x)
     x = layers.Bidirectional(layers.LSTM(spec.lstm_units, return_sequences=True), name="bilstm")(x)
-    x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(spec.fc_units, activation="relu", name="fc")(x)
-    x = layers.Dropout(spec.dropout, name="dropout_fc")(x)
-    outputs = layers.Dense(spec.output_size, dtype="float32", name="output")(x)
+    if spec.loss == "ctc":  # a head shared by every time step; CTC aligns steps to characters
+        x = layers.Dense(spec.fc_units, activation="relu", name="fc")(x)
+        x = layers.Dropout(spec.dropout, name="dropout_fc")(x)
+        x = layers.Dense(spec.num_classes, dtype="float32", name="classes")(x)
+        outputs = layers.Reshape((spec.output_size,), dtype="float32", name="output")(x)
+    else:
+        x = layers.Flatten(name="flatten")(x)
+        x = layers.Dense(spec.fc_units, activation="relu", name="fc")(x)
+        x = layers.Dropout(spec.dropout, name="dropout_fc")(x)
+        outputs = layers.Dense(spec.output_size, dtype="float32", name="output")(x)
     return keras.Model(inputs, outputs, name=MODEL_NAME)
 
 
 def position_probabilities(logits: np.ndarray, spec: ModelSpec) -> np.ndarray:
-    """Per-position class probabilities (batch, max_length, num_classes) from the output logits.
+    """Per-slot class probabilities (batch, output_steps, num_classes) from the output logits.
 
-    Softmax models normalize each position with a softmax; BCE models (the original's sigmoid
-    outputs) have their sigmoids normalized to sum to one per position.
+    Softmax and CTC models normalize each slot (position or time step) with a softmax; BCE
+    models (the original's sigmoid outputs) have their sigmoids normalized to sum to one.
     """
-    logits = np.asarray(logits, dtype=np.float64).reshape(-1, spec.max_length, spec.num_classes)
-    if spec.loss == "softmax":
+    logits = np.asarray(logits, dtype=np.float64).reshape(-1, spec.output_steps, spec.num_classes)
+    if spec.loss in ("softmax", "ctc"):
         shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
         return shifted / shifted.sum(axis=-1, keepdims=True)
     sig = 1.0 / (1.0 + np.exp(-logits))
@@ -133,7 +139,7 @@ def part_of(layer_name: str) -> str | None:
         return "sequence head"
     if layer_name in ("flatten", "fc", "dropout_fc"):
         return "fc"
-    if layer_name == "output":
+    if layer_name in ("output", "classes"):
         return "output"
     return None
 

@@ -14,7 +14,7 @@ from captcha_cli.errors import ModelFileError, SpecError
 
 SPEC_VERSION = 1
 PREPROCESSING_BACKENDS = ("opencv", "pil", "none")
-LOSSES = ("softmax", "bce")
+LOSSES = ("softmax", "bce", "ctc")
 
 # The architecture presets, stated once as data. `resnet34` is the report's model.
 ARCH_PRESETS: dict[str, dict[str, Any]] = {
@@ -43,8 +43,10 @@ ARCH_PRESETS: dict[str, dict[str, Any]] = {
         "stem_filters": 32,
         "stage_blocks": (2, 2, 2, 2),
         "stage_filters": (32, 64, 96, 128),
+        "stage_strides": (1, 2, 2, 1),  # keeps 13 time steps of a 200-pixel-wide captcha
         "lstm_units": 128,
         "fc_units": 512,
+        "loss": "ctc",  # measured: far faster to learn than position slots (benchmarks/RESULTS.md)
     },
 }
 
@@ -88,8 +90,13 @@ class ModelSpec:
         return len(self.charset) + 1
 
     @property
+    def output_steps(self) -> int:
+        """Output slots: one per label position, or (CTC) one per time step of the sequence."""
+        return self.feature_map_size()[1] if self.loss == "ctc" else self.max_length
+
+    @property
     def output_size(self) -> int:
-        return self.max_length * self.num_classes
+        return self.output_steps * self.num_classes
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -144,6 +151,13 @@ class ModelSpec:
             )
         if self.loss not in LOSSES:
             raise SpecError(f"loss must be one of {', '.join(LOSSES)}. Received: loss={self.loss!r}")
+        steps = self.feature_map_size()[1]
+        if self.loss == "ctc" and steps < 2 * self.max_length - 1:
+            raise SpecError(
+                f"CTC needs at least 2 x max_length - 1 = {2 * self.max_length - 1} time steps; this model "
+                f"has {steps}. Received: width={self.width}, stage_strides={self.stage_strides}",
+                hint="use a wider input or smaller strides",
+            )
         try:
             validate_charset(self.charset)
         except Exception as exc:

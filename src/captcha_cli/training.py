@@ -27,7 +27,7 @@ from captcha_cli.datasets import split
 from captcha_cli.errors import TrainingError
 from captcha_cli.imagecache import ImageCache, build_cache, is_cache, load_cache
 from captcha_cli.labelled import load_labelled
-from captcha_cli.losses import accuracy, decode_logits, make_loss, numpy_loss
+from captcha_cli.losses import accuracy, decode_logits, make_loss
 from captcha_cli.model import build_model
 from captcha_cli.modelio import save_model
 from captcha_cli.precision import apply_precision, detect_precision
@@ -349,10 +349,10 @@ class Trainer:
             x = np.asarray(self.val_data.images[start : start + batch], dtype=np.float32) / 255.0
             logits.append(self.predict_step(tf.constant(x)).numpy())
         logits = np.concatenate(logits)
-        pred, _ = decode_logits(logits, self.spec)
+        pred, _, _ = decode_logits(logits, self.spec)
         full, chars = accuracy(pred, self.val_ids)
         return {
-            "val_loss": numpy_loss(logits, self.val_ids, self.spec),
+            "val_loss": float(self.loss_fn(tf.constant(self.val_ids), tf.constant(logits))),
             "full_string_acc": full,
             "char_acc": chars,
         }

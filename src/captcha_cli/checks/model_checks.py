@@ -141,8 +141,9 @@ def _stage_table(blocks: list[Block]) -> dict[int, list[Block]]:
 
 def _is_report_spec(spec: ModelSpec) -> bool:
     """The model the report describes: the resnet34 defaults, whatever the preprocessing or loss."""
-    defaults = ModelSpec(preprocessing=spec.preprocessing, loss=spec.loss)
-    return spec == defaults
+    if spec.loss == "ctc":
+        return False
+    return spec == ModelSpec(preprocessing=spec.preprocessing, loss=spec.loss)
 
 
 def _tuple(value: Any) -> tuple:
@@ -289,19 +290,24 @@ def architecture_checks(model: keras.Model, spec: ModelSpec) -> list[Check]:
             for n in chain
         )
         kinds = [n.kind for n in chain]
+        fc, dropout = (chain[0], chain[1]) if spec.loss == "ctc" else (chain[1], chain[2])
+        expected = (
+            ["Dense", "Dropout", "Dense", "Reshape"] if spec.loss == "ctc" else ["Flatten", "Dense", "Dropout", "Dense"]
+        )
         ok = (
-            kinds == ["Flatten", "Dense", "Dropout", "Dense"]
-            and chain[1].config["units"] == spec.fc_units
-            and chain[1].config["activation"] == "relu"
-            and chain[2].name == "dropout_fc"
-            and chain[2].config["rate"] == spec.dropout
+            kinds == expected
+            and fc.config["units"] == spec.fc_units
+            and fc.config["activation"] == "relu"
+            and dropout.name == "dropout_fc"
+            and dropout.config["rate"] == spec.dropout
         )
-        return check(
-            "fully connected head",
-            f"Flatten -> Dense({spec.fc_units}, relu) -> Dropout({spec.dropout}) named dropout_fc -> output",
-            found,
-            ok,
+        claim = f"Dense({spec.fc_units}, relu) -> Dropout({spec.dropout}) named dropout_fc"
+        claim = (
+            f"per time step: {claim} -> Dense({spec.num_classes}) -> output"
+            if spec.loss == "ctc"
+            else f"Flatten -> {claim} -> output"
         )
+        return check("fully connected head", claim, found, ok)
 
     def no_conv_dropout() -> Check:
         boundary = layer_order.index("to_sequence") if "to_sequence" in layer_order else len(layer_order)
@@ -316,9 +322,10 @@ def architecture_checks(model: keras.Model, spec: ModelSpec) -> list[Check]:
         return check("exactly one Dropout", f"one: dropout_fc({spec.dropout})", found, ok)
 
     def output_size() -> Check:
-        units = graph["output"].config["units"]
-        claim = f"{spec.max_length} positions x {spec.num_classes} classes = {spec.output_size}"
-        return check("output layer", claim, f"Dense({units})", units == spec.output_size)
+        units = model.output_shape[-1]
+        slots = "time steps" if spec.loss == "ctc" else "positions"
+        claim = f"{spec.output_steps} {slots} x {spec.num_classes} classes = {spec.output_size}"
+        return check("output layer", claim, f"{graph['output'].kind}({units})", units == spec.output_size)
 
     def params() -> Check:
         total = model.count_params()

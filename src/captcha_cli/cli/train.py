@@ -58,7 +58,10 @@ def train(
         int,
         typer.Option("--patience", min=1, help="Validation rounds without val_loss improvement before halving the LR."),
     ] = DEFAULTS.lr_patience,
-    loss: Annotated[str, typer.Option("--loss", help="softmax (per position) or bce (the original).")] = "softmax",
+    loss: Annotated[
+        str | None,
+        typer.Option("--loss", help="softmax (per position), bce (the original) or ctc. Default: the preset's."),
+    ] = None,
     precision: Annotated[str, typer.Option("--precision", help="auto, float32, bfloat16 or float16.")] = (
         DEFAULTS.precision
     ),
@@ -92,7 +95,7 @@ def train(
     from captcha_cli.runs import parse_duration
     from captcha_cli.spec import LOSSES
 
-    if loss not in LOSSES:
+    if loss is not None and loss not in LOSSES:
         raise typer.BadParameter(f"choose one of {', '.join(LOSSES)}", param_hint="--loss")
     if charset not in (None, "auto"):
         parse_charset(charset)
@@ -113,7 +116,7 @@ def train(
         extra={"max_steps_given": max_steps is not None},
     )
     overrides = spec_overrides(None, None, height, width)
-    overrides.update(loss=loss, preprocessing=resolve_backend(backend))
+    overrides.update(preprocessing=resolve_backend(backend), **({"loss": loss} if loss else {}))
     runtime.import_tensorflow()
     from captcha_cli.training import DataOptions, TrainRequest, run_training
 

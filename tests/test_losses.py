@@ -1,0 +1,75 @@
+"""Losses, decoding and the truthful metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from captcha_cli.losses import accuracy, decode_logits, make_loss
+from captcha_cli.spec import spec_for_arch
+
+CHARS = "abc"
+
+
+def _spec(loss: str):
+    return spec_for_arch("small", charset=CHARS, max_length=4, loss=loss)
+
+
+def _one_hot_logits(path: list[int], classes: int = 4, high: float = 20.0) -> np.ndarray:
+    logits = np.full((len(path), classes), -high, np.float32)
+    logits[np.arange(len(path)), path] = high
+    return logits.reshape(1, -1)
+
+
+def test_position_decoding_and_confidence() -> None:
+    spec = _spec("softmax")
+    logits = _one_hot_logits([1, 2, 0, 0])  # "ab" then padding
+    ids, probs, confidence = decode_logits(logits, spec)
+    assert ids.tolist() == [[1, 2, 0, 0]]
+    assert spec.codec.decode(ids[0]) == "ab"
+    assert confidence[0] == pytest.approx(np.prod(probs[0])) and confidence[0] > 0.99
+
+
+def test_ctc_best_path_collapses_repeats_and_blanks() -> None:
+    spec = _spec("ctc")
+    steps = spec.output_steps
+    assert steps == 13
+    path = [0, 1, 1, 0, 1, 2, 2, 0, 3] + [0] * (steps - 9)  # a a _ a b b _ c -> "aabc"
+    ids, probs, confidence = decode_logits(_one_hot_logits(path), spec)
+    assert spec.codec.decode(ids[0]) == "aabc"
+    assert probs.shape == (1, 4) and confidence[0] > 0.99
+
+
+def test_ctc_loss_is_low_for_the_right_path_and_high_for_a_wrong_one() -> None:
+    spec = _spec("ctc")
+    loss = make_loss(spec)
+    labels = tf.constant([[1, 2, 3, 0]])
+    right = _one_hot_logits([1, 0, 2, 0, 3] + [0] * 8, high=8.0)
+    wrong = _one_hot_logits([3, 0, 3, 0, 1] + [0] * 8, high=8.0)
+    assert float(loss(labels, tf.constant(right))) < 0.1 < float(loss(labels, tf.constant(wrong)))
+
+
+@pytest.mark.parametrize("name", ["softmax", "bce"])
+def test_position_losses_prefer_the_truth(name: str) -> None:
+    spec = _spec(name)
+    loss = make_loss(spec)
+    labels = tf.constant([[1, 2, 0, 0]])
+    right = _one_hot_logits([1, 2, 0, 0], high=6.0)
+    wrong = _one_hot_logits([2, 1, 3, 3], high=6.0)
+    assert float(loss(labels, tf.constant(right))) < float(loss(labels, tf.constant(wrong)))
+
+
+def test_accuracy_counts_whole_strings_and_real_characters() -> None:
+    truth = np.array([[1, 2, 0, 0], [1, 2, 3, 0]])
+    pred = np.array([[1, 2, 0, 0], [1, 2, 1, 0]])
+    full, chars = accuracy(pred, truth)
+    assert full == 0.5
+    assert chars == pytest.approx(4 / 5)
+
+
+def test_ctc_needs_enough_time_steps() -> None:
+    from captcha_cli.errors import SpecError
+
+    with pytest.raises(SpecError, match="CTC needs at least 2 x max_length - 1 = 11 time steps; this model has 7"):
+        spec_for_arch("resnet34", loss="ctc")
