@@ -92,20 +92,22 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--precisions", default="float32,bfloat16")
+    parser.add_argument("--loss", default="softmax", help="our loop's loss (the baseline is always the original's)")
     args = parser.parse_args()
     from captcha_cli.charset import DEFAULT_CHARSET
     from captcha_cli.preprocessing import prepare_uint8
 
-    spec = spec_for_arch(args.arch, charset=DEFAULT_CHARSET, max_length=6)
+    spec = spec_for_arch(args.arch, charset=DEFAULT_CHARSET, max_length=6, loss="softmax")
     texts, raw = batch_images("noisy", 0, 0, 256, DEFAULT_CHARSET, (4, 6), 200, 60)
     images = np.stack([prepare_uint8(r, 60, 200, 3, "opencv") for r in raw])
     ids = np.array([spec.codec.encode(t) for t in texts], dtype=np.int32)
     rows = {}
     times = baseline(spec, images, ids, args.batch_size, args.steps, args.warmup)
     rows["baseline fit float32"] = args.batch_size / statistics.median(times)
+    ours_spec = spec_for_arch(args.arch, charset=DEFAULT_CHARSET, max_length=6, loss=args.loss)
     for precision in args.precisions.split(","):
-        times = ours(spec, images, ids, args.batch_size, args.steps, args.warmup, precision)
-        rows[f"captcha train {precision}"] = args.batch_size / statistics.median(times)
+        times = ours(ours_spec, images, ids, args.batch_size, args.steps, args.warmup, precision)
+        rows[f"captcha train {args.loss} {precision}"] = args.batch_size / statistics.median(times)
     base = rows["baseline fit float32"]
     print(
         f"{args.arch}, batch {args.batch_size}, {args.steps} timed steps after {args.warmup} warm-up; "

@@ -45,6 +45,8 @@ def evaluate(
     from captcha_cli.inference import Reader, newest_best_model
 
     reader = Reader(model or newest_best_model(project))
+    if model is None and not quiet:
+        ui.info(f"Using model {reader.path}")
     spec = reader.spec
     audit = audit_folder(data, spec.charset, spec.max_length, label_pattern, ignore_case)
     skipped = check_problems(audit, skip_invalid)
