@@ -36,12 +36,9 @@ def cold_start(command: list[str], runs: int) -> float:
 
 
 def ours_throughput(model: Path, paths: list[Path]) -> tuple[float, float]:
-    from captcha_cli import runtime
+    from captcha_cli.inference import open_reader
 
-    runtime.import_tensorflow()
-    from captcha_cli.inference import Reader
-
-    reader = Reader(model)
+    reader = open_reader(model)
     reader.read_files(paths[:64])  # warm-up: graph tracing
     start = time.perf_counter()
     predictions = reader.read_files(paths)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from captcha_cli.export import ExportedReader
-from captcha_cli.inference import Reader
-from captcha_cli.losses import decode_logits
+from captcha_cli.decoding import decode_logits
+from captcha_cli.inference import LiteReader, Reader
 from tests.helpers import invoke, invoke_json
 
 
@@ -20,11 +19,39 @@ def test_export_parity(runner, trained_run, digits_dir, tmp_path, fmt) -> None:
     paths = sorted(digits_dir.glob("*.png"))[:16]
     images = np.stack([keras_reader.load(p) for p in paths])
     expected = [p.text for p in keras_reader.read_arrays(images, [str(p) for p in paths])]
-    exported = ExportedReader(tmp_path / fmt)
-    assert exported.spec == keras_reader.spec
-    ids, _, _ = decode_logits(exported.logits(images), exported.spec)
-    assert [exported.spec.codec.decode(row) for row in ids] == expected
-    np.testing.assert_allclose(exported.logits(images), keras_reader.logits(images), atol=1e-3, rtol=1e-3)
+    if fmt == "tflite":
+        exported = LiteReader(tmp_path / fmt)
+        assert exported.spec == keras_reader.spec
+        logits = exported.logits(images)
+    else:
+        import tensorflow as tf
+
+        loaded = tf.saved_model.load(str(tmp_path / fmt))
+        logits = loaded.serve(tf.constant(images / 255.0, tf.float32)).numpy()
+    ids, _, _ = decode_logits(logits, keras_reader.spec)
+    assert [keras_reader.spec.codec.decode(row) for row in ids] == expected
+    np.testing.assert_allclose(logits, keras_reader.logits(images), atol=1e-3, rtol=1e-3)
+
+
+def test_predict_with_a_tflite_export_needs_no_tensorflow(runner, trained_run, digits_dir, tmp_path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    invoke_json(runner, "export", trained_run[0], "--format", "tflite", "--out", tmp_path / "lite")
+    image = sorted(digits_dir.glob("*.png"))[0]
+    expected = invoke(runner, "predict", image, "--model", trained_run[0] / "best.keras").stdout.strip()
+    code = (
+        "import sys\n"
+        "from captcha_cli.cli.app import app\n"
+        f"try:\n    app(['predict', {str(image)!r}, '--model', {str(tmp_path / 'lite')!r}, '--json'])\n"
+        "except SystemExit:\n    pass\n"
+        "print('HEAVY=' + ','.join(m for m in ('tensorflow', 'keras') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "HEAVY=\n" in out.stdout, out.stdout + out.stderr
+    rows = json.loads(out.stdout.split("HEAVY=")[0])
+    assert rows[0]["text"] == expected
 
 
 def test_export_refuses_to_overwrite(runner, trained_run, tmp_path) -> None:

@@ -1,4 +1,4 @@
-"""Load a model with its spec, read captchas, and evaluate on labelled data."""
+"""Read captchas with a trained model (Keras) or an exported TFLite model (no TensorFlow needed)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
+from captcha_cli.decoding import decode_logits
 from captcha_cli.errors import ImageError, ModelFileError
-from captcha_cli.losses import decode_logits
-from captcha_cli.modelio import load_model
 from captcha_cli.preprocessing import load_for_model
+from captcha_cli.spec import ModelSpec, load_spec
+
+TFLITE_FILE = "model.tflite"
+EXPORT_SPEC = "captcha.spec.json"
 
 
 @dataclass
@@ -32,14 +35,19 @@ def newest_best_model(project: Path) -> Path:
     return found[-1]
 
 
-class Reader:
-    """A loaded model and its spec, reading images in batches."""
+def is_tflite_export(path: Path) -> bool:
+    """A folder written by `captcha export --format tflite`."""
+    return path.is_dir() and (path / TFLITE_FILE).is_file()
 
-    def __init__(self, model_path: Path) -> None:
-        self.model, self.spec, self.path = load_model(model_path)
 
-    def logits(self, batch: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model(batch.astype(np.float32) / 255.0, training=False), dtype=np.float32)
+class ImageReader:
+    """Reads images in batches with some model's logits; subclasses say how logits are computed."""
+
+    spec: ModelSpec
+    path: Path
+
+    def logits(self, images: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
     def load(self, path: Path) -> np.ndarray:
         spec = self.spec
@@ -79,3 +87,58 @@ class Reader:
             if progress:
                 progress(len(paths[start : start + batch_size]))
         return results
+
+
+class Reader(ImageReader):
+    """A Keras model (`.keras` file or run folder) with its spec."""
+
+    def __init__(self, model_path: Path) -> None:
+        from captcha_cli.modelio import load_model
+
+        self.model, self.spec, self.path = load_model(model_path)
+
+    def logits(self, images: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model(images.astype(np.float32) / 255.0, training=False), dtype=np.float32)
+
+
+class LiteReader(ImageReader):
+    """A TFLite export run by LiteRT (`ai-edge-litert`) when installed, else by TensorFlow's
+    interpreter. The export takes one image per call."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / TFLITE_FILE
+        self.spec = load_spec(folder / "captcha.keras")  # reads the captcha.spec.json beside it
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:  # pragma: no cover - exercised where LiteRT is not installed
+            from captcha_cli import runtime
+
+            runtime.import_tensorflow()
+            import tensorflow as tf
+
+            Interpreter = tf.lite.Interpreter  # noqa: N806
+        from captcha_cli.runtime import native_logs_hidden
+
+        with native_logs_hidden():  # the XNNPACK delegate announces itself on stderr
+            self.interpreter = Interpreter(model_path=str(self.path))
+            self.interpreter.allocate_tensors()
+        self._input = self.interpreter.get_input_details()[0]["index"]
+        self._output = self.interpreter.get_output_details()[0]["index"]
+
+    def logits(self, images: np.ndarray) -> np.ndarray:
+        rows = []
+        for image in images.astype(np.float32) / 255.0:
+            self.interpreter.set_tensor(self._input, image[None])
+            self.interpreter.invoke()
+            rows.append(self.interpreter.get_tensor(self._output)[0])
+        return np.stack(rows)
+
+
+def open_reader(path: Path) -> ImageReader:
+    """A reader for a `.keras` model, a run folder, or a TFLite export folder."""
+    if is_tflite_export(path):
+        return LiteReader(path)
+    from captcha_cli import runtime
+
+    runtime.import_tensorflow()
+    return Reader(path)

@@ -104,20 +104,6 @@ def build_model(spec: ModelSpec | None = None) -> keras.Model:
     return keras.Model(inputs, outputs, name=MODEL_NAME)
 
 
-def position_probabilities(logits: np.ndarray, spec: ModelSpec) -> np.ndarray:
-    """Per-slot class probabilities (batch, output_steps, num_classes) from the output logits.
-
-    Softmax and CTC models normalize each slot (position or time step) with a softmax; BCE
-    models (the original's sigmoid outputs) have their sigmoids normalized to sum to one.
-    """
-    logits = np.asarray(logits, dtype=np.float64).reshape(-1, spec.output_steps, spec.num_classes)
-    if spec.loss in ("softmax", "ctc"):
-        shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-        return shifted / shifted.sum(axis=-1, keepdims=True)
-    sig = 1.0 / (1.0 + np.exp(-logits))
-    return sig / sig.sum(axis=-1, keepdims=True)
-
-
 @dataclass(frozen=True)
 class ModelPart:
     """One row of the model description: a named group of layers."""

@@ -7,6 +7,7 @@ import os
 import sys
 import tempfile
 import warnings
+from contextlib import contextmanager
 
 _settings = {"debug": False}
 
@@ -25,25 +26,19 @@ def is_debug() -> bool:
     return _settings["debug"]
 
 
-def import_tensorflow() -> None:
-    """Import TensorFlow and Keras, hiding their start-up noise unless debugging.
-
-    TensorFlow's C++ side writes oneDNN and CUDA-probing notices to file descriptor 2 before
-    its logging is configured, so no environment variable silences them; the descriptor is
-    pointed at a temporary file during the import and what it caught is shown only on failure.
-    """
-    if "tensorflow" in sys.modules or is_debug():
-        import keras  # noqa: F401
-        import tensorflow  # noqa: F401
-
+@contextmanager
+def native_logs_hidden():
+    """Point file descriptor 2 at a temporary file while native code prints start-up notices;
+    what it caught is shown only if the block fails, or always with --debug."""
+    if is_debug():
+        yield
         return
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as caught:
         os.dup2(caught.fileno(), 2)
         try:
-            import keras  # noqa: F401
-            import tensorflow  # noqa: F401
+            yield
         except BaseException:
             os.dup2(saved, 2)
             caught.seek(0)
@@ -52,4 +47,16 @@ def import_tensorflow() -> None:
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+
+
+def import_tensorflow() -> None:
+    """Import TensorFlow and Keras, hiding their start-up noise unless debugging.
+
+    TensorFlow's C++ side writes oneDNN and CUDA-probing notices to file descriptor 2 before
+    its logging is configured, so no environment variable silences them; the descriptor is
+    pointed at a temporary file during the import and what it caught is shown only on failure.
+    """
+    with native_logs_hidden():
+        import keras  # noqa: F401
+        import tensorflow  # noqa: F401
     logging.getLogger("tensorflow").setLevel(logging.ERROR)

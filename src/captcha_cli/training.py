@@ -24,10 +24,11 @@ from captcha_cli.callbacks import create_callbacks
 from captcha_cli.charset import Codec, charset_from_labels, parse_charset
 from captcha_cli.curves import draw_curves
 from captcha_cli.datasets import split
+from captcha_cli.decoding import accuracy, decode_logits
 from captcha_cli.errors import TrainingError
 from captcha_cli.imagecache import ImageCache, build_cache, is_cache, load_cache
 from captcha_cli.labelled import load_labelled
-from captcha_cli.losses import accuracy, decode_logits, make_loss
+from captcha_cli.losses import make_loss
 from captcha_cli.model import build_model
 from captcha_cli.modelio import save_model
 from captcha_cli.precision import apply_precision, detect_precision

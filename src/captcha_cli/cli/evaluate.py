@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from captcha_cli import runtime, ui
+from captcha_cli import ui
 from captcha_cli.cli.common import (
     BatchSizeOpt,
     IgnoreCaseOpt,
@@ -38,13 +38,11 @@ def evaluate(
 ) -> None:
     """Full-string and per-character accuracy, CER, per length, confusions, accuracy vs confidence."""
     from captcha_cli.datasets import audit_folder
+    from captcha_cli.evaluation import error_grid, score
+    from captcha_cli.inference import newest_best_model, open_reader
     from captcha_cli.labelled import check_problems
 
-    runtime.import_tensorflow()
-    from captcha_cli.evaluation import error_grid, score
-    from captcha_cli.inference import Reader, newest_best_model
-
-    reader = Reader(model or newest_best_model(project))
+    reader = open_reader(model or newest_best_model(project))
     if model is None and not quiet:
         ui.info(f"Using model {reader.path}")
     spec = reader.spec

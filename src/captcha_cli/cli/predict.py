@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from captcha_cli import runtime, ui
-from captcha_cli.cli.common import BatchSizeOpt, JsonOpt, ModelOpt, ProjectOpt, QuietOpt, handle_errors
+from captcha_cli import ui
+from captcha_cli.cli.common import BatchSizeOpt, JsonOpt, ProjectOpt, QuietOpt, handle_errors
 from captcha_cli.errors import CaptchaError
 
 
@@ -35,7 +35,12 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
 @handle_errors
 def predict(
     inputs: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.")],
-    model: ModelOpt = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model", "-m", help="A .keras file, a run folder, or a TFLite export (fast start, no TensorFlow)."
+        ),
+    ] = None,
     json_output: JsonOpt = False,
     csv_output: Annotated[bool, typer.Option("--csv", help="Print CSV: path,text,confidence,status.")] = False,
     probs: Annotated[bool, typer.Option("--probs", help="Include per-position probabilities (JSON/CSV).")] = False,
@@ -48,11 +53,9 @@ def predict(
 ) -> None:
     """Read the text of captcha images. One image prints just its text, for shell scripts."""
     paths = expand_inputs(inputs)
-    runtime.import_tensorflow()
-    from captcha_cli.inference import Reader, newest_best_model
+    from captcha_cli.inference import newest_best_model, open_reader
 
-    model_path = model or newest_best_model(project)
-    reader = Reader(model_path)
+    reader = open_reader(model or newest_best_model(project))
     if model is None and not quiet:
         ui.info(f"Using model {reader.path}")
     failures: list[str] = []
