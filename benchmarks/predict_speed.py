@@ -85,19 +85,26 @@ def main() -> None:
         )
         paths = sorted(folder.glob("*.png"))
         one = str(paths[0])
+        lite = Path(tmp) / "lite"
+        export = [sys.executable, "-m", "captcha_cli", "export", str(args.model), "--format", "tflite", "--out"]
+        subprocess.run([*export, str(lite)], check=True, capture_output=True)
+        captcha = [sys.executable, "-m", "captcha_cli", "predict", one, "--model"]
         rows = {
-            "captcha predict cold start (s)": cold_start(
-                [sys.executable, "-m", "captcha_cli", "predict", one, "--model", str(args.model)], args.runs
-            ),
+            "captcha predict cold start (s)": cold_start([*captcha, str(args.model)], args.runs),
+            "captcha predict tflite cold start (s)": cold_start([*captcha, str(lite)], args.runs),
             "ddddocr cold start (s)": cold_start([sys.executable, "-c", DDDDOCR_ONE, one], args.runs),
         }
         rows["captcha predict images/s"], rows["captcha predict accuracy"] = ours_throughput(args.model, paths)
+        rows["captcha predict tflite images/s"], rows["captcha predict tflite accuracy"] = ours_throughput(lite, paths)
         rows["ddddocr images/s"], rows["ddddocr accuracy"] = ddddocr_throughput(paths)
     for name, value in rows.items():
-        print(f"{name:34s} {value:10.3f}")
+        print(f"{name:38s} {value:10.3f}")
+    rate, start = rows["ddddocr images/s"], rows["ddddocr cold start (s)"]
     print(
-        f"throughput ratio (ours / ddddocr): {rows['captcha predict images/s'] / rows['ddddocr images/s']:.2f}x; "
-        f"cold start ratio: {rows['captcha predict cold start (s)'] / rows['ddddocr cold start (s)']:.2f}x"
+        f"vs ddddocr: throughput keras {rows['captcha predict images/s'] / rate:.2f}x, "
+        f"tflite {rows['captcha predict tflite images/s'] / rate:.2f}x; cold start keras "
+        f"{rows['captcha predict cold start (s)'] / start:.2f}x, tflite "
+        f"{rows['captcha predict tflite cold start (s)'] / start:.2f}x"
     )
     print(json.dumps({"images": args.images, **rows}))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -243,4 +243,3 @@ class TrainConfig:
     precision: str = "auto"
     augment: bool = False
     time_budget_s: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)

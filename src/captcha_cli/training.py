@@ -64,6 +64,7 @@ class TrainRequest:
     max_length: int | None = None
     spec_overrides: dict[str, Any] = field(default_factory=dict)
     arch_given: bool = False
+    max_steps_given: bool = False  # on resume, only an explicit --max-steps replaces the saved one
     project: Path = Path("runs")
     name: str | None = None
     resume: Path | None = None
@@ -174,7 +175,7 @@ class Trainer:
         self.config = request.config
         if saved:
             self._check_resume_compatible(saved)
-            given = request.config.extra.get("max_steps_given")
+            given = request.max_steps_given
             self.config = dataclasses.replace(
                 TrainConfig(**saved["config"]),
                 time_budget_s=request.config.time_budget_s,
@@ -198,7 +199,7 @@ class Trainer:
             "version": __version__,
             "command": request.command,
             "spec": self.spec.to_dict(),
-            "config": dataclasses.asdict(dataclasses.replace(self.config, time_budget_s=None, extra={})),
+            "config": dataclasses.asdict(dataclasses.replace(self.config, time_budget_s=None)),
             "data": stored_data,
             "precision": self.precision,
         }
@@ -404,7 +405,9 @@ class Trainer:
                 losses.append(loss)
                 window_images += config.batch_size
                 rate = window_images / max(time.monotonic() - window_start, 1e-9)
-                bar.advance(1, f"loss {loss:.4f}  lr {self.learning_rate():.2e}  {rate:.1f} img/s")
+                left = deadline - time.monotonic()
+                budget = f"  {int(left // 60)}m{int(left % 60):02d}s of --time left" if left < math.inf else ""
+                bar.advance(1, f"loss {loss:.4f}  lr {self.learning_rate():.2e}  {rate:.1f} img/s{budget}")
                 if self.step % config.val_every == 0:
                     last_row = self._validation_round(losses, rate)
                     validated_at = self.step

@@ -113,7 +113,6 @@ def train(
         precision=precision,
         augment=augment,
         time_budget_s=parse_duration(time_budget) if time_budget else None,
-        extra={"max_steps_given": max_steps is not None},
     )
     overrides = spec_overrides(None, None, height, width)
     overrides.update(preprocessing=resolve_backend(backend), **({"loss": loss} if loss else {}))
@@ -133,6 +132,7 @@ def train(
         ),
         arch=arch or "resnet34",
         arch_given=arch is not None,
+        max_steps_given=max_steps is not None,
         charset=charset,
         max_length=max_length,
         spec_overrides=overrides,
