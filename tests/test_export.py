@@ -7,7 +7,7 @@ import pytest
 
 from captcha_cli.decoding import decode_logits
 from captcha_cli.inference import LiteReader, Reader
-from tests.helpers import invoke, invoke_json
+from tests.helpers import invoke, invoke_json, run_in_fresh_process
 
 
 @pytest.mark.parametrize("fmt", ["savedmodel", "tflite"])
@@ -35,22 +35,15 @@ def test_export_parity(runner, trained_run, digits_dir, tmp_path, fmt) -> None:
 
 def test_predict_with_a_tflite_export_needs_no_tensorflow(runner, trained_run, digits_dir, tmp_path) -> None:
     import json
-    import subprocess
-    import sys
 
     invoke_json(runner, "export", trained_run[0], "--format", "tflite", "--out", tmp_path / "lite")
     image = sorted(digits_dir.glob("*.png"))[0]
     expected = invoke(runner, "predict", image, "--model", trained_run[0] / "best.keras").stdout.strip()
-    code = (
-        "import sys\n"
-        "from captcha_cli.cli.app import app\n"
-        f"try:\n    app(['predict', {str(image)!r}, '--model', {str(tmp_path / 'lite')!r}, '--json'])\n"
-        "except SystemExit:\n    pass\n"
-        "print('HEAVY=' + ','.join(m for m in ('tensorflow', 'keras') if m in sys.modules))\n"
+    stdout, loaded = run_in_fresh_process(
+        ["predict", str(image), "--model", str(tmp_path / "lite"), "--json"], ("tensorflow", "keras")
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert "HEAVY=\n" in out.stdout, out.stdout + out.stderr
-    rows = json.loads(out.stdout.split("HEAVY=")[0])
+    assert loaded == []
+    rows = json.loads(stdout)
     assert rows[0]["text"] == expected
 
 
