@@ -294,3 +294,29 @@ def test_ctc_loss_trains_and_reads(runner, tmp_path, digits_dir) -> None:
     assert reader.spec.loss == "ctc" and reader.model.output_shape == (None, 8 * 11)
     prediction = reader.read_files(sorted(digits_dir.glob("*.png"))[:1])[0]
     assert len(prediction.text) <= 4 and 0.0 <= prediction.confidence <= 1.0
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path, digits_dir) -> None:
+    argv = ["train", str(digits_dir), *TINY_TRAIN, "--strategy", "mirrored", "--max-steps", "4", "--val-every", "2",
+            "--project", str(tmp_path)]
+    argv.remove("--quiet")
+    code = (
+        "import tensorflow as tf\n"
+        "cpu = tf.config.list_physical_devices('CPU')[0]\n"
+        "tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)\n"
+        "from captcha_cli.cli.app import app\n"
+        f"app({argv!r})\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "MirroredStrategy over 2 replicas: global batch 8, 4 per replica" in out.stderr
+    assert "Stopped at step 4: max steps reached" in out.stderr
+    rows = MetricsLog(tmp_path / "exp" / "metrics.csv").rows
+    assert [int(r["step"]) for r in rows] == [2, 4] and all(np.isfinite(r["val_loss"]) for r in rows)
+    Reader(tmp_path / "exp" / "best.keras")
+
+
+def test_strategy_errors(runner, tmp_path, digits_dir) -> None:
+    result = invoke(runner, "train", digits_dir, *TINY_TRAIN, "--strategy", "multi-worker", "--project", tmp_path)
+    assert result.exit_code == 1
+    assert "Error: --strategy multi-worker is not implemented yet" in result.stderr

@@ -241,5 +241,6 @@ class TrainConfig:
     val_split: float = 0.2
     seed: int = 0
     precision: str = "auto"
+    strategy: str = "auto"
     augment: bool = False
     time_budget_s: float | None = None

@@ -25,6 +25,7 @@ from captcha_cli.charset import Codec, charset_from_labels, parse_charset
 from captcha_cli.curves import draw_curves
 from captcha_cli.datasets import split
 from captcha_cli.decoding import accuracy, decode_logits
+from captcha_cli.distribute import check_batch, make_strategy
 from captcha_cli.errors import TrainingError
 from captcha_cli.imagecache import ImageCache, build_cache, is_cache, load_cache
 from captcha_cli.labelled import load_labelled
@@ -287,14 +288,23 @@ class Trainer:
             )
 
     def build(self) -> None:
+        self.strategy = strategy = make_strategy(self.config.strategy)
+        check_batch(self.config.batch_size, strategy)
         apply_precision(self.precision)
         try:
-            self.model = build_model(self.spec)
+            with strategy.scope():
+                self.model = build_model(self.spec)
+                optimizer = make_optimizer(self.config, self.precision)
+                optimizer.build(self.model.trainable_variables)  # outside tf.function: traces twice as fast
         finally:
             keras.mixed_precision.set_dtype_policy("float32")
-        optimizer = make_optimizer(self.config, self.precision)
-        optimizer.build(self.model.trainable_variables)  # outside tf.function: traces twice as fast
         self.optimizer = optimizer
+        if strategy.num_replicas_in_sync > 1:
+            self.reporter.info(
+                f"{type(strategy).__name__} over {strategy.num_replicas_in_sync} replicas: global batch "
+                f"{self.config.batch_size}, {self.config.batch_size // strategy.num_replicas_in_sync} per replica; "
+                f"learning rate {self.config.learning_rate:g} (not scaled with the replica count)"
+            )
         self.loss_fn = make_loss(self.spec)
         self.callbacks = create_callbacks(self.config, self.reporter)
         holder = SimpleNamespace(optimizer=optimizer)  # callbacks only read and set the learning rate
@@ -324,14 +334,21 @@ class Trainer:
 
         model, loss_fn, optimizer = self.model, self.loss_fn, self.optimizer
 
-        @tf.function(autograph=False)
-        def train_step(x, y):
+        replicas = strategy.num_replicas_in_sync
+
+        def replica_step(x, y):
             with tf.GradientTape() as tape:
                 loss = loss_fn(y, model(x, training=True))
-                scaled = optimizer.scale_loss(loss)
+                # the optimizer sums gradients over replicas: scale each replica's mean loss
+                scaled = optimizer.scale_loss(loss / replicas)
             grads = tape.gradient(scaled, model.trainable_variables)
             optimizer.apply(grads, model.trainable_variables)
             return loss
+
+        @tf.function(autograph=False)
+        def train_step(x, y):
+            per_replica = strategy.run(replica_step, args=(x, y))
+            return strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
 
         @tf.function(autograph=False)
         def predict_step(x):
@@ -386,7 +403,7 @@ class Trainer:
         dataset = training_dataset(
             self.train_data.images, self.train_ids, config.batch_size, config.seed, self.step, config.augment
         )
-        batches = iter(dataset)
+        batches = iter(self.strategy.experimental_distribute_dataset(dataset))
         stop_reason = "max steps reached" if self.step >= config.max_steps else ""
         window_start, window_images, losses = time.monotonic(), 0, []
         last_row: dict[str, Any] = {}

@@ -65,6 +65,10 @@ def train(
     precision: Annotated[str, typer.Option("--precision", help="auto, float32, bfloat16 or float16.")] = (
         DEFAULTS.precision
     ),
+    strategy: Annotated[
+        str,
+        typer.Option("--strategy", help="auto, one or mirrored (over local GPUs); the batch size is global."),
+    ] = DEFAULTS.strategy,
     augment: Annotated[
         bool,
         typer.Option("--augment/--no-augment", help="Random shifts, rotations, brightness/contrast and noise."),
@@ -111,6 +115,7 @@ def train(
         val_split=val_split,
         seed=seed,
         precision=precision,
+        strategy=strategy,
         augment=augment,
         time_budget_s=parse_duration(time_budget) if time_budget else None,
     )
