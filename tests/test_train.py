@@ -297,8 +297,19 @@ def test_ctc_loss_trains_and_reads(runner, tmp_path, digits_dir) -> None:
 
 
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path, digits_dir) -> None:
-    argv = ["train", str(digits_dir), *TINY_TRAIN, "--strategy", "mirrored", "--max-steps", "4", "--val-every", "2",
-            "--project", str(tmp_path)]
+    argv = [
+        "train",
+        str(digits_dir),
+        *TINY_TRAIN,
+        "--strategy",
+        "mirrored",
+        "--max-steps",
+        "4",
+        "--val-every",
+        "2",
+        "--project",
+        str(tmp_path),
+    ]
     argv.remove("--quiet")
     code = (
         "import tensorflow as tf\n"
@@ -316,7 +327,64 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path, digits_dir) -> None:
     Reader(tmp_path / "exp" / "best.keras")
 
 
-def test_strategy_errors(runner, tmp_path, digits_dir) -> None:
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_multi_worker_with_two_local_processes(tmp_path, digits_dir) -> None:
+    ports = [_free_port(), _free_port()]
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    procs = []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        args = [
+            sys.executable,
+            "-m",
+            "captcha_cli",
+            "train",
+            str(digits_dir),
+            *TINY_TRAIN,
+            "--strategy",
+            "multi-worker",
+            "--max-steps",
+            "4",
+            "--val-every",
+            "2",
+            "--project",
+            str(tmp_path / f"w{index}"),
+        ]
+        procs.append(
+            subprocess.Popen(
+                args,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "TF_CONFIG": tf_config},
+            )
+        )
+    outputs = [proc.communicate(timeout=300) for proc in procs]
+    for proc, (_, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, err
+    rows = MetricsLog(tmp_path / "w0" / "exp" / "metrics.csv").rows  # the chief (worker 0) writes the run
+    assert [int(r["step"]) for r in rows] == [2, 4]
+    assert not (tmp_path / "w1").exists()  # the other worker wrote only to a scratch folder
+    Reader(tmp_path / "w0" / "exp" / "best.keras")
+
+
+def test_strategy_errors(runner, tmp_path, digits_dir, monkeypatch) -> None:
+    monkeypatch.delenv("TF_CONFIG", raising=False)
     result = invoke(runner, "train", digits_dir, *TINY_TRAIN, "--strategy", "multi-worker", "--project", tmp_path)
     assert result.exit_code == 1
-    assert "Error: --strategy multi-worker is not implemented yet" in result.stderr
+    assert "Error: --strategy multi-worker needs TF_CONFIG describing the cluster and this task" in result.stderr
+    from types import SimpleNamespace
+
+    from captcha_cli.distribute import check_batch
+    from captcha_cli.errors import TrainingError
+
+    check_batch(8, SimpleNamespace(num_replicas_in_sync=2))
+    with pytest.raises(TrainingError, match="divide evenly over 2 replicas. Received: batch_size=7"):
+        check_batch(7, SimpleNamespace(num_replicas_in_sync=2))

@@ -102,15 +102,21 @@ class Checkpoints:
             shutil.rmtree(stale, ignore_errors=True)
 
     def list(self) -> list[Checkpoint]:
+        return self.complete_in(self.root)
+
+    @staticmethod
+    def complete_in(root: Path) -> list[Checkpoint]:
+        """The complete checkpoints in a folder, oldest first."""
         found = []
-        for path in self.root.iterdir():
+        for path in root.iterdir() if root.is_dir() else ():
             match = CHECKPOINT_DIR.match(path.name)
             if match and (path / "state.json").is_file():
                 found.append(Checkpoint(int(match.group(1)), path))
         return sorted(found, key=lambda c: c.step)
 
-    def latest(self) -> Checkpoint | None:
-        found = self.list()
+    @staticmethod
+    def latest_in(root: Path) -> Checkpoint | None:
+        found = Checkpoints.complete_in(root)
         return found[-1] if found else None
 
     def save(self, model, optimizer, step: int, state: dict[str, Any]) -> Path:

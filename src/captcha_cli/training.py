@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shutil
 import signal
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +27,7 @@ from captcha_cli.charset import Codec, charset_from_labels, parse_charset
 from captcha_cli.curves import draw_curves
 from captcha_cli.datasets import split
 from captcha_cli.decoding import accuracy, decode_logits
-from captcha_cli.distribute import check_batch, make_strategy
+from captcha_cli.distribute import agree, check_batch, is_chief, make_strategy
 from captcha_cli.errors import TrainingError
 from captcha_cli.imagecache import ImageCache, build_cache, is_cache, load_cache
 from captcha_cli.labelled import load_labelled
@@ -167,12 +169,18 @@ class Trainer:
         self.request = request
         self.reporter = reporter
         self.stop = stop
+        # first of all: a multi-worker strategy must exist before any other TensorFlow op
+        self.strategy = make_strategy(request.config.strategy)
+        self.chief = is_chief(self.strategy)
 
     # ----- set-up -------------------------------------------------------------------------
     def prepare(self) -> None:
         request = self.request
         saved = read_config(request.resume) if request.resume else None
-        self.run_dir = request.resume or next_run_dir(request.project, request.name)
+        if self.chief:
+            self.run_dir = request.resume or next_run_dir(request.project, request.name)
+        else:  # other workers train in step but write into a scratch folder
+            self.run_dir = Path(tempfile.mkdtemp(prefix="captcha-worker-"))
         self.config = request.config
         if saved:
             self._check_resume_compatible(saved)
@@ -288,7 +296,7 @@ class Trainer:
             )
 
     def build(self) -> None:
-        self.strategy = strategy = make_strategy(self.config.strategy)
+        strategy = self.strategy
         check_batch(self.config.batch_size, strategy)
         apply_precision(self.precision)
         try:
@@ -315,7 +323,7 @@ class Trainer:
         self.step = 0
         self.best = -1.0
         self.elapsed_before = 0.0
-        latest = self.checkpoints.latest() if self.request.resume else None
+        latest = Checkpoints.latest_in(self.request.resume / "checkpoints") if self.request.resume else None
         for callback in self.callbacks:
             callback.on_train_begin()
         if latest:
@@ -434,18 +442,18 @@ class Trainer:
                 if self.step % config.save_every == 0:
                     self.checkpoint()
                 if not stop_reason:
-                    if self.stop.reason:
-                        stop_reason = self.stop.reason
-                    elif self.step >= config.max_steps:
+                    if self.step >= config.max_steps:
                         stop_reason = "max steps reached"
-                    elif time.monotonic() >= deadline:
-                        stop_reason = "time budget used"
+                    elif agree(self.strategy, self.stop.reason is not None or time.monotonic() >= deadline):
+                        stop_reason = self.stop.reason or "time budget used"
         if validated_at != self.step and self.step > 0:
             rate = window_images / max(time.monotonic() - window_start, 1e-9)
             last_row = self._validation_round(losses, rate)
         self.checkpoint()
         save_model(self.model, self.spec, self.run_dir / "last.keras")
         self.writer.close()
+        if not self.chief:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
         self.reporter.event(
             "run_end",
             {"run_dir": str(self.run_dir), "step": self.step, "reason": stop_reason, "best": self.best},
