@@ -355,9 +355,10 @@ def architecture_checks(model: keras.Model, spec: ModelSpec) -> list[Check]:
             batch.shape == want_in and out == want_out,
         )
 
+    stem_convs = 1 if "conv1_conv" in graph else 0
+    block_convs = sum(sum(1 for k in b.main_path if k == "Conv2D") for b in blocks)
+
     def depth_standard() -> Check:
-        stem_convs = sum(1 for n in ("conv1_conv",) if n in graph)
-        block_convs = sum(sum(1 for k in b.main_path if k == "Conv2D") for b in blocks)
         depth = stem_convs + block_convs + 1
         want = 1 + 2 * sum(spec.stage_blocks) + 1
         return check(
@@ -368,8 +369,6 @@ def architecture_checks(model: keras.Model, spec: ModelSpec) -> list[Check]:
         )
 
     def depth_report() -> Check:
-        stem_convs = 1 if "conv1_conv" in graph else 0
-        block_convs = sum(sum(1 for k in b.main_path if k == "Conv2D") for b in blocks)
         denses = sum(1 for n in graph.values() if n.kind == "Dense")
         count = stem_convs + block_convs + denses
         formula_value = 1 + (3 + 4 + 6 + 3) * 2 + 1 + 1

@@ -57,6 +57,16 @@ def handle_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def open_model_reader(model: Path | None, project: Path, quiet: bool):
+    """The reader for `--model`, or for the newest best.keras under `project` (said on stderr)."""
+    from captcha_cli.inference import newest_best_model, open_reader
+
+    reader = open_reader(model or newest_best_model(project))
+    if model is None and not quiet:
+        ui.info(f"Using model {reader.path}")
+    return reader
+
+
 def spec_overrides(
     charset: str | None = None,
     max_length: int | None = None,

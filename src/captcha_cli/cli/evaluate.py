@@ -18,6 +18,7 @@ from captcha_cli.cli.common import (
     QuietOpt,
     SkipInvalidOpt,
     handle_errors,
+    open_model_reader,
 )
 
 
@@ -39,12 +40,9 @@ def evaluate(
     """Full-string and per-character accuracy, CER, per length, confusions, accuracy vs confidence."""
     from captcha_cli.datasets import audit_folder
     from captcha_cli.evaluation import error_grid, score
-    from captcha_cli.inference import newest_best_model, open_reader
     from captcha_cli.labelled import check_problems
 
-    reader = open_reader(model or newest_best_model(project))
-    if model is None and not quiet:
-        ui.info(f"Using model {reader.path}")
+    reader = open_model_reader(model, project, quiet)
     spec = reader.spec
     audit = audit_folder(data, spec.charset, spec.max_length, label_pattern, ignore_case)
     skipped = check_problems(audit, skip_invalid)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from captcha_cli import ui
-from captcha_cli.cli.common import BatchSizeOpt, JsonOpt, ProjectOpt, QuietOpt, handle_errors
+from captcha_cli.cli.common import BatchSizeOpt, JsonOpt, ProjectOpt, QuietOpt, handle_errors, open_model_reader
 from captcha_cli.errors import CaptchaError
 
 
@@ -53,11 +53,7 @@ def predict(
 ) -> None:
     """Read the text of captcha images. One image prints just its text, for shell scripts."""
     paths = expand_inputs(inputs)
-    from captcha_cli.inference import newest_best_model, open_reader
-
-    reader = open_reader(model or newest_best_model(project))
-    if model is None and not quiet:
-        ui.info(f"Using model {reader.path}")
+    reader = open_model_reader(model, project, quiet)
     failures: list[str] = []
 
     def on_error(exc: CaptchaError) -> None:
