@@ -9,6 +9,8 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
+from captcha_cli.freshdata import FreshCaptchas
+
 
 def sample_order(n: int, seed: int, start: int) -> Iterator[int]:
     """Indices of an endless series of seeded permutations, from position `start`."""
@@ -38,16 +40,28 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def batch_stream(
-    images: np.ndarray, ids: np.ndarray, batch_size: int, seed: int, start_step: int, augment: bool
+    images: np.ndarray,
+    ids: np.ndarray,
+    batch_size: int,
+    seed: int,
+    start_step: int,
+    augment: bool,
+    fresh: FreshCaptchas | None = None,
+    fresh_count: int = 0,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Batches (uint8 images, label ids) in the seeded order, resuming at `start_step`."""
-    order = sample_order(len(images), seed, start_step * batch_size)
+    """Batches (uint8 images, label ids) in the seeded order, resuming at `start_step`; with
+    `fresh`, the last `fresh_count` samples of every batch are newly generated captchas."""
+    real_count = batch_size - fresh_count if fresh else batch_size
+    order = sample_order(len(images), seed, start_step * real_count)
     step = start_step
     while True:
-        index = np.fromiter((next(order) for _ in range(batch_size)), dtype=np.int64, count=batch_size)
+        index = np.fromiter((next(order) for _ in range(real_count)), dtype=np.int64, count=real_count)
         sorted_index = np.sort(index)  # memory-mapped arrays read fastest in order
         x = np.asarray(images[sorted_index])
         y = ids[sorted_index]
+        if fresh and fresh_count:
+            new_x, new_y = fresh.batch(step, fresh_count)
+            x, y = np.concatenate([x, new_x]), np.concatenate([y, new_y])
         if augment:
             x = augment_batch(x, np.random.default_rng([seed, 7919, step]))
         step += 1
@@ -55,7 +69,14 @@ def batch_stream(
 
 
 def training_dataset(
-    images: np.ndarray, ids: np.ndarray, batch_size: int, seed: int, start_step: int, augment: bool
+    images: np.ndarray,
+    ids: np.ndarray,
+    batch_size: int,
+    seed: int,
+    start_step: int,
+    augment: bool,
+    fresh: FreshCaptchas | None = None,
+    fresh_count: int = 0,
 ) -> tf.data.Dataset:
     """tf.data over `batch_stream`: cast to float32 in [0, 1] and prefetch in the background."""
     h, w, c = images.shape[1:]
@@ -64,6 +85,7 @@ def training_dataset(
         tf.TensorSpec((batch_size, ids.shape[1]), tf.int32),
     )
     dataset = tf.data.Dataset.from_generator(
-        lambda: batch_stream(images, ids, batch_size, seed, start_step, augment), output_signature=signature
+        lambda: batch_stream(images, ids, batch_size, seed, start_step, augment, fresh, fresh_count),
+        output_signature=signature,
     )
     return dataset.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y)).prefetch(4)

@@ -243,4 +243,5 @@ class TrainConfig:
     precision: str = "auto"
     strategy: str = "auto"
     augment: bool = False
+    synthetic_mix: float = 0.0
     time_budget_s: float | None = None

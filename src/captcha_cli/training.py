@@ -29,6 +29,7 @@ from captcha_cli.datasets import split
 from captcha_cli.decoding import accuracy, decode_logits
 from captcha_cli.distribute import agree, check_batch, is_chief, make_strategy
 from captcha_cli.errors import TrainingError
+from captcha_cli.freshdata import FreshCaptchas, mixed_count
 from captcha_cli.imagecache import ImageCache, build_cache, is_cache, load_cache
 from captcha_cli.labelled import load_labelled
 from captcha_cli.losses import make_loss
@@ -154,6 +155,13 @@ def _split_cache(cache: ImageCache, config: TrainConfig) -> tuple[ImageCache, Im
     )
 
 
+def batch_makeup(config: TrainConfig, style: str) -> str:
+    """One line on what a training batch holds: `48 from the data + 16 generated noisy, augmented`."""
+    fresh = mixed_count(config.batch_size, config.synthetic_mix)
+    text = f"{config.batch_size - fresh} from the data" + (f" + {fresh} generated {style}" if fresh else "")
+    return text + (", augmented" if config.augment else ", not augmented")
+
+
 def make_optimizer(config: TrainConfig, precision: str) -> keras.optimizers.Optimizer:
     """Adam at the configured initial rate; float16 gets dynamic loss scaling."""
     optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
@@ -225,6 +233,7 @@ class Trainer:
                 "arch": spec.arch,
                 "precision": self.precision,
                 "batch_size": self.config.batch_size,
+                "batch_makeup": batch_makeup(self.config, data.synthetic_style),
                 "loss": spec.loss,
                 "preprocessing": spec.preprocessing,
                 "resumed": bool(saved),
@@ -408,8 +417,16 @@ class Trainer:
         config = self.config
         self.started = time.monotonic()
         deadline = self.started + config.time_budget_s if config.time_budget_s else math.inf
+        fresh = self._fresh_captchas()
         dataset = training_dataset(
-            self.train_data.images, self.train_ids, config.batch_size, config.seed, self.step, config.augment
+            self.train_data.images,
+            self.train_ids,
+            config.batch_size,
+            config.seed,
+            self.step,
+            config.augment,
+            fresh,
+            mixed_count(config.batch_size, config.synthetic_mix) if fresh else 0,
         )
         batches = iter(self.strategy.experimental_distribute_dataset(dataset))
         stop_reason = "max steps reached" if self.step >= config.max_steps else ""
@@ -466,6 +483,14 @@ class Trainer:
             last_row,
             interrupted=stop_reason == "interrupted",
         )
+
+    def _fresh_captchas(self) -> FreshCaptchas | None:
+        """The `--synthetic-mix` series, in the training labels' charset and lengths."""
+        if self.config.synthetic_mix <= 0:
+            return None
+        lengths = tuple(sorted({len(label) for label in self.train_data.labels}))
+        style = self.saved_config["data"]["synthetic_style"]
+        return FreshCaptchas(self.spec, style, lengths, self.config.seed)
 
     def _validation_round(self, losses: list[float], rate: float) -> dict[str, Any]:
         metrics = self.validate()

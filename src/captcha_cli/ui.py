@@ -277,6 +277,7 @@ def _render_run_start(data: dict[str, Any], console: Console) -> None:
         f"max length {data['max_length']}",
         f"model          {data['arch']}, loss {data['loss']}, preprocessing {data['preprocessing']}",
         f"precision      {data['precision']}, batch size {data['batch_size']}",
+        f"batches        {data['batch_makeup']}",
     ]
     render_panel("Training", lines, console)
 

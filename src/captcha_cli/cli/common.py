@@ -46,8 +46,8 @@ def handle_errors(command: F) -> F:
         except KeyboardInterrupt:
             ui.error("interrupted")
             raise typer.Exit(130) from None
-        except (typer.Exit, typer.Abort, SystemExit):
-            raise
+        except (typer.Exit, typer.Abort, SystemExit, typer.BadParameter):
+            raise  # usage errors (BadParameter) keep click's usage message and exit code 2
         except Exception as exc:  # the last line of defence: no tracebacks without --debug
             if runtime.is_debug():
                 raise

@@ -73,6 +73,15 @@ def train(
         bool,
         typer.Option("--augment/--no-augment", help="Random shifts, rotations, brightness/contrast and noise."),
     ] = DEFAULTS.augment,
+    synthetic_mix: Annotated[
+        float,
+        typer.Option(
+            "--synthetic-mix",
+            min=0.0,
+            max=1.0,
+            help="Fraction of every batch replaced by freshly generated captchas of --synthetic-style.",
+        ),
+    ] = DEFAULTS.synthetic_mix,
     charset: CharsetOpt = None,
     max_length: MaxLengthOpt = None,
     height: HeightOpt = None,
@@ -86,7 +95,9 @@ def train(
     synthetic_count: Annotated[
         int, typer.Option("--synthetic-count", min=10, help="Images generated when DATA is omitted.")
     ] = 8000,
-    synthetic_style: Annotated[str, typer.Option("--synthetic-style", help="noisy or simple.")] = "noisy",
+    synthetic_style: Annotated[
+        str, typer.Option("--synthetic-style", help="noisy or simple: the generated set and --synthetic-mix.")
+    ] = "noisy",
     project: Annotated[Path, typer.Option("--project", help="Folder of run folders.")] = Path("runs"),
     name: Annotated[str | None, typer.Option("--name", help="Run folder name (default exp, exp2, ...).")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue a run folder where it stopped.")] = None,
@@ -98,11 +109,14 @@ def train(
     from captcha_cli.preprocessing import resolve_backend
     from captcha_cli.runs import parse_duration
     from captcha_cli.spec import LOSSES
+    from captcha_cli.synthetic import STYLES
 
     if loss is not None and loss not in LOSSES:
         raise typer.BadParameter(f"choose one of {', '.join(LOSSES)}", param_hint="--loss")
     if charset not in (None, "auto"):
         parse_charset(charset)
+    if synthetic_style not in STYLES:
+        raise typer.BadParameter(f"choose one of {', '.join(STYLES)}", param_hint="--synthetic-style")
     config = TrainConfig(
         learning_rate=lr,
         batch_size=batch_size,
@@ -117,6 +131,7 @@ def train(
         precision=precision,
         strategy=strategy,
         augment=augment,
+        synthetic_mix=synthetic_mix,
         time_budget_s=parse_duration(time_budget) if time_budget else None,
     )
     overrides = spec_overrides(None, None, height, width)

@@ -1,0 +1,54 @@
+"""Freshly generated captchas for `--synthetic-mix`: each training batch can swap part of its
+images for new synthetic ones, drawn in the data's charset and label lengths and put through the
+model's own preprocessing, so the model never sees the same synthetic image twice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from captcha_cli.errors import CaptchaError
+from captcha_cli.preprocessing import prepare_uint8
+from captcha_cli.spec import ModelSpec
+from captcha_cli.synthetic import STYLES, sample
+
+SERIES_SALT = 104_729  # keeps the mix's series apart from `captcha generate --seed N`
+
+
+@dataclass(frozen=True)
+class FreshCaptchas:
+    """A seeded, endless series of synthetic training samples, addressable by step (so resumable)."""
+
+    spec: ModelSpec
+    style: str
+    lengths: tuple[int, ...]
+    seed: int
+
+    def __post_init__(self) -> None:
+        if self.style not in STYLES:
+            raise CaptchaError(f"unknown style; choose one of {', '.join(STYLES)}. Received: style={self.style!r}")
+        too_long = [n for n in self.lengths if n > self.spec.max_length or n < 1]
+        if not self.lengths or too_long:
+            raise CaptchaError(f"label lengths must be 1..{self.spec.max_length}. Received: lengths={self.lengths}")
+
+    def batch(self, step: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """`count` new images (uint8, the model's input shape) and their label ids for `step`."""
+        spec, codec = self.spec, self.spec.codec
+        images = np.empty((count, *spec.input_shape), dtype=np.uint8)
+        ids = np.empty((count, spec.max_length), dtype=np.int32)
+        for i in range(count):
+            text, image = sample(
+                self.style, self.seed + SERIES_SALT, step * count + i, spec.charset, self.lengths, 200, 60
+            )
+            rgb = np.asarray(image, dtype=np.uint8)
+            images[i] = prepare_uint8(rgb, spec.height, spec.width, spec.channels, spec.preprocessing)
+            ids[i] = codec.encode(text)
+        return images, ids
+
+
+def mixed_count(batch_size: int, fraction: float) -> int:
+    """How many of a batch's samples are fresh synthetic ones (at least one when fraction > 0)."""
+    if fraction <= 0:
+        return 0
+    return min(batch_size, max(1, round(batch_size * fraction)))
