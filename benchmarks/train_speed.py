@@ -1,8 +1,12 @@
 """Training speed, side by side in one run: the original system's way (images decoded into one
-NumPy array, `model.fit`, float32) against `captcha train`'s loop in each precision.
+NumPy array, `model.fit`, float32) against `captcha train`'s loop in each precision, and each
+row's FLOP rate as a fraction of this machine's matrix-multiply peak in the same precision
+(a large square matmul through TensorFlow, measured in the same run).
 
 Usage: python benchmarks/train_speed.py [--arch resnet34] [--batch-size 32] [--steps 12] [--warmup 3]
-Prints a table and one JSON line; images/s are medians over the timed steps.
+Prints a table and one JSON line; images/s are medians over the timed steps. Training FLOPs per
+image are counted as 3 x 2 x the model's multiply-accumulates (forward, and a backward pass of
+twice the forward's work), the usual convention.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from captcha_cli.losses import make_loss  # noqa: E402
-from captcha_cli.model import build_model  # noqa: E402
+from captcha_cli.model import build_model, layer_macs  # noqa: E402
 from captcha_cli.precision import POLICIES  # noqa: E402
 from captcha_cli.spec import spec_for_arch  # noqa: E402
 from captcha_cli.synthetic import batch_images  # noqa: E402
@@ -85,6 +89,27 @@ def ours(spec, images, ids, batch: int, steps: int, warmup: int, precision: str)
     return times[warmup:]
 
 
+def matmul_peak(precision: str, size: int = 4096, repeats: int = 7) -> float:
+    """Median FLOP/s of a size x size x size matmul in `precision` through TensorFlow."""
+    dtype = {"float32": tf.float32, "bfloat16": tf.bfloat16, "float16": tf.float16}[precision]
+    a = tf.random.normal((size, size), dtype=tf.float32)
+    a, b = tf.cast(a, dtype), tf.cast(tf.transpose(a), dtype)
+    matmul = tf.function(lambda x, y: tf.reduce_sum(tf.cast(tf.matmul(x, y)[:1, :1], tf.float32)))
+    float(matmul(a, b))  # warm-up: kernel selection
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        float(matmul(a, b))
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / statistics.median(times)
+
+
+def training_flops_per_image(spec) -> int:
+    keras.mixed_precision.set_dtype_policy("float32")
+    model = build_model(spec)
+    return 6 * sum(layer_macs(layer) for layer in model.layers)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--arch", default="resnet34")
@@ -109,13 +134,35 @@ def main() -> None:
         times = ours(ours_spec, images, ids, args.batch_size, args.steps, args.warmup, precision)
         rows[f"captcha train {args.loss} {precision}"] = args.batch_size / statistics.median(times)
     base = rows["baseline fit float32"]
+    flops = training_flops_per_image(ours_spec)
+    peaks = {p: matmul_peak(p) for p in ("float32", *args.precisions.split(","))}
     print(
         f"{args.arch}, batch {args.batch_size}, {args.steps} timed steps after {args.warmup} warm-up; "
-        f"{platform.processor() or platform.machine()}, TF {tf.__version__}"
+        f"{platform.processor() or platform.machine()}, TF {tf.__version__}; "
+        f"{flops / 1e9:.2f} training GFLOP per image"
     )
+    for precision, peak in peaks.items():
+        print(f"matmul peak {precision:9s} {peak / 1e9:8.1f} GFLOP/s (4096^3 through TensorFlow)")
+    utilisation = {}
     for name, rate in rows.items():
-        print(f"{name:28s} {rate:8.1f} images/s   {rate / base:5.2f}x baseline")
-    print(json.dumps({"arch": args.arch, "batch_size": args.batch_size, "images_per_s": rows}))
+        peak = peaks[name.rsplit(" ", 1)[1]]
+        utilisation[name] = rate * flops / peak
+        print(
+            f"{name:28s} {rate:8.1f} images/s   {rate / base:5.2f}x baseline   "
+            f"{rate * flops / 1e9:7.1f} GFLOP/s = {utilisation[name]:.1%} of the {name.rsplit(' ', 1)[1]} matmul peak"
+        )
+    print(
+        json.dumps(
+            {
+                "arch": args.arch,
+                "batch_size": args.batch_size,
+                "images_per_s": rows,
+                "training_flops_per_image": flops,
+                "matmul_peak_flops": peaks,
+                "fraction_of_peak": utilisation,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
