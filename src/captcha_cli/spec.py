@@ -244,4 +244,5 @@ class TrainConfig:
     strategy: str = "auto"
     augment: bool = False
     synthetic_mix: float = 0.0
+    anneal: float = 0.0
     time_budget_s: float | None = None

@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from captcha_cli import __version__
+from captcha_cli.annealing import FLOOR, BudgetAnneal, budget_progress
 from captcha_cli.batches import training_dataset
 from captcha_cli.callbacks import create_callbacks
 from captcha_cli.charset import Codec, charset_from_labels, parse_charset
@@ -327,6 +328,7 @@ class Trainer:
         holder = SimpleNamespace(optimizer=optimizer)  # callbacks only read and set the learning rate
         for callback in self.callbacks:
             callback.set_model(holder)
+        self.anneal = BudgetAnneal(self.config.anneal)
         self.checkpoints = Checkpoints(self.run_dir / "checkpoints", self.config.keep)
         self.metrics = MetricsLog(self.run_dir / "metrics.csv")
         self.step = 0
@@ -341,6 +343,7 @@ class Trainer:
             self.elapsed_before = state.get("elapsed_s", 0.0)
             for callback in self.callbacks:
                 callback.restore(state["plateau"])
+            self.anneal.start_lr = state.get("anneal_start_lr")
             self.metrics.keep_until(self.step)
             self.reporter.info(
                 f"Resumed {self.run_dir} at step {self.step:,} (learning rate {self.learning_rate():.6g})."
@@ -405,6 +408,7 @@ class Trainer:
                 "lr": self.learning_rate(),
                 "plateau": plateau,
                 "elapsed_s": self.elapsed(),
+                "anneal_start_lr": self.anneal.start_lr,
                 "batch_size": self.config.batch_size,
                 "seed": self.config.seed,
             },
@@ -436,6 +440,7 @@ class Trainer:
         with self.reporter.progress("Training", config.max_steps) as bar:
             bar.advance(self.step)
             while not stop_reason:
+                self._anneal_learning_rate()
                 x, y = next(batches)
                 loss = float(self.train_step(x, y))
                 if not math.isfinite(loss):
@@ -484,6 +489,21 @@ class Trainer:
             interrupted=stop_reason == "interrupted",
         )
 
+    def _anneal_learning_rate(self) -> None:
+        """Inside the --anneal window, set this step's learning rate (announced once)."""
+        config = self.config
+        progress = budget_progress(self.step, config.max_steps, time.monotonic() - self.started, config.time_budget_s)
+        if not self.anneal.active(progress):
+            return
+        starting = self.anneal.start_lr is None
+        rate = self.anneal.rate(progress, self.learning_rate())
+        if starting:
+            self.reporter.event(
+                "lr_anneal",
+                {"step": self.step, "from": rate, "to": self.anneal.start_lr * FLOOR, "fraction": config.anneal},
+            )
+        self.optimizer.learning_rate = rate
+
     def _fresh_captchas(self) -> FreshCaptchas | None:
         """The `--synthetic-mix` series, in the training labels' charset and lengths."""
         if self.config.synthetic_mix <= 0:
@@ -496,8 +516,9 @@ class Trainer:
         metrics = self.validate()
         round_index = self.step // self.config.val_every
         logs = {"loss": float(np.mean(losses)) if losses else float("nan"), **metrics}
-        for callback in self.callbacks:
-            callback.on_epoch_end(round_index, logs)
+        if self.anneal.start_lr is None:  # annealing owns the rate once it has begun
+            for callback in self.callbacks:
+                callback.on_epoch_end(round_index, logs)
         row = {
             "step": self.step,
             "loss": logs["loss"],

@@ -300,6 +300,14 @@ def _render_lr_reduced(data: dict[str, Any], console: Console) -> None:
     render_panel(f"Learning rate lowered (validation round {data['round']})", lines, console, style="yellow")
 
 
+def _render_lr_anneal(data: dict[str, Any], console: Console) -> None:
+    lines = [
+        f"{data['from']:.6f} -> {data['to']:.6f} along a half cosine, from step {data['step']:,}",
+        f"reason: the last {data['fraction']:.0%} of the budget (--anneal {data['fraction']:g})",
+    ]
+    render_panel("Learning rate annealing", lines, console, style="yellow")
+
+
 VALIDATION_HEADER = (
     f"{'step':>9}  {'loss':>8}  {'val loss':>8}  {'full str':>8}  {'per char':>8}  {'lr':>9}  {'img/s':>7}  {'best':>7}"
 )
@@ -330,6 +338,7 @@ TRAINING_RENDERERS = {
     "run_start": _render_run_start,
     "lr_start": _render_lr_start,
     "lr_reduced": _render_lr_reduced,
+    "lr_anneal": _render_lr_anneal,
     "validation": _render_validation,
     "run_end": _render_run_end,
 }

@@ -82,6 +82,15 @@ def train(
             help="Fraction of every batch replaced by freshly generated captchas of --synthetic-style.",
         ),
     ] = DEFAULTS.synthetic_mix,
+    anneal: Annotated[
+        float,
+        typer.Option(
+            "--anneal",
+            min=0.0,
+            max=1.0,
+            help="Cosine-anneal the learning rate to 1% over the last fraction of the --time or --max-steps budget.",
+        ),
+    ] = DEFAULTS.anneal,
     charset: CharsetOpt = None,
     max_length: MaxLengthOpt = None,
     height: HeightOpt = None,
@@ -132,6 +141,7 @@ def train(
         strategy=strategy,
         augment=augment,
         synthetic_mix=synthetic_mix,
+        anneal=anneal,
         time_budget_s=parse_duration(time_budget) if time_budget else None,
     )
     overrides = spec_overrides(None, None, height, width)
