@@ -94,3 +94,15 @@ def test_missing_and_broken_spec(tmp_path) -> None:
     (tmp_path / "x.spec.json").write_text('{"max_length": -1}')
     with pytest.raises(ModelFileError, match="max_length=-1"):
         load_spec(tmp_path / "x.keras")
+
+
+def test_train_config_for_applies_the_preset_recipe_under_given_options() -> None:
+    from captcha_cli.spec import PRESET_TRAINING, TrainConfig, train_config_for
+
+    assert train_config_for("resnet34") == TrainConfig()  # the report's defaults
+    small = train_config_for("small", batch_size=32, augment=None)
+    assert small.batch_size == 32
+    for field, value in PRESET_TRAINING["small"].items():
+        assert getattr(small, field) == value
+    assert train_config_for("small", augment=False, synthetic_mix=0.0).augment is False
+    assert train_config_for("small", synthetic_mix=0.0).synthetic_mix == 0.0

@@ -23,7 +23,7 @@ from captcha_cli.cli.common import (
     handle_errors,
     spec_overrides,
 )
-from captcha_cli.spec import ARCH_PRESETS, TrainConfig
+from captcha_cli.spec import ARCH_PRESETS, TrainConfig, train_config_for
 
 DEFAULTS = TrainConfig()
 
@@ -49,8 +49,9 @@ def train(
     ),
     keep: Annotated[int, typer.Option("--keep", min=1, help="Newest checkpoints to keep.")] = DEFAULTS.keep,
     target_acc: Annotated[
-        float, typer.Option("--target-acc", help="Stop at this full-string validation accuracy.")
-    ] = DEFAULTS.target_acc,
+        float | None,
+        typer.Option("--target-acc", help="Stop at this full-string validation accuracy. [default: 0.85; small: 1]"),
+    ] = None,
     time_budget: Annotated[
         str | None, typer.Option("--time", help="Wall-clock budget (90s, 10m, 2h); stops cleanly.")
     ] = None,
@@ -70,27 +71,33 @@ def train(
         typer.Option("--strategy", help="auto, one or mirrored (over local GPUs); the batch size is global."),
     ] = DEFAULTS.strategy,
     augment: Annotated[
-        bool,
-        typer.Option("--augment/--no-augment", help="Random shifts, rotations, brightness/contrast and noise."),
-    ] = DEFAULTS.augment,
+        bool | None,
+        typer.Option(
+            "--augment/--no-augment",
+            help="Random shifts, rotations, brightness/contrast and noise. [default: off; small: on]",
+            show_default=False,
+        ),
+    ] = None,
     synthetic_mix: Annotated[
-        float,
+        float | None,
         typer.Option(
             "--synthetic-mix",
             min=0.0,
             max=1.0,
-            help="Fraction of every batch replaced by freshly generated captchas of --synthetic-style.",
+            help="Fraction of every batch replaced by freshly generated captchas of --synthetic-style. "
+            "[default: 0; small: 0.5]",
         ),
-    ] = DEFAULTS.synthetic_mix,
+    ] = None,
     anneal: Annotated[
-        float,
+        float | None,
         typer.Option(
             "--anneal",
             min=0.0,
             max=1.0,
-            help="Cosine-anneal the learning rate to 1% over the last fraction of the --time or --max-steps budget.",
+            help="Cosine-anneal the learning rate to 1% over the last fraction of the --time or --max-steps "
+            "budget. [default: 0; small: 0.25]",
         ),
-    ] = DEFAULTS.anneal,
+    ] = None,
     charset: CharsetOpt = None,
     max_length: MaxLengthOpt = None,
     height: HeightOpt = None,
@@ -126,7 +133,8 @@ def train(
         parse_charset(charset)
     if synthetic_style not in STYLES:
         raise typer.BadParameter(f"choose one of {', '.join(STYLES)}", param_hint="--synthetic-style")
-    config = TrainConfig(
+    config = train_config_for(
+        arch or "resnet34",
         learning_rate=lr,
         batch_size=batch_size,
         max_steps=max_steps or DEFAULTS.max_steps,
