@@ -23,9 +23,19 @@ from captcha_cli.cli.common import (
     handle_errors,
     spec_overrides,
 )
-from captcha_cli.spec import ARCH_PRESETS, TrainConfig, train_config_for
+from captcha_cli.spec import ARCH_PRESETS, PRESET_TRAINING, TrainConfig, train_config_for
 
 DEFAULTS = TrainConfig()
+
+
+def _default(field: str, shown: str) -> str:
+    """`Default: off (small: on).`: the report's default, then each preset's recommendation."""
+    presets = [
+        f"{arch}: {('on' if value else 'off') if isinstance(value, bool) else f'{value:g}'}"
+        for arch, recipe in PRESET_TRAINING.items()
+        if (value := recipe.get(field)) is not None
+    ]
+    return f"Default: {shown}" + (f" ({', '.join(presets)})." if presets else ".")
 
 
 @handle_errors
@@ -50,7 +60,9 @@ def train(
     keep: Annotated[int, typer.Option("--keep", min=1, help="Newest checkpoints to keep.")] = DEFAULTS.keep,
     target_acc: Annotated[
         float | None,
-        typer.Option("--target-acc", help="Stop at this full-string validation accuracy. [default: 0.85; small: 1]"),
+        typer.Option(
+            "--target-acc", help="Stop at this full-string validation accuracy. " + _default("target_acc", "0.85")
+        ),
     ] = None,
     time_budget: Annotated[
         str | None, typer.Option("--time", help="Wall-clock budget (90s, 10m, 2h); stops cleanly.")
@@ -74,7 +86,7 @@ def train(
         bool | None,
         typer.Option(
             "--augment/--no-augment",
-            help="Random shifts, rotations, brightness/contrast and noise. [default: off; small: on]",
+            help="Random shifts, rotations, brightness/contrast and noise. " + _default("augment", "off"),
             show_default=False,
         ),
     ] = None,
@@ -85,7 +97,7 @@ def train(
             min=0.0,
             max=1.0,
             help="Fraction of every batch replaced by freshly generated captchas of --synthetic-style. "
-            "[default: 0; small: 0.5]",
+            + _default("synthetic_mix", "0"),
         ),
     ] = None,
     anneal: Annotated[
@@ -95,7 +107,7 @@ def train(
             min=0.0,
             max=1.0,
             help="Cosine-anneal the learning rate to 1% over the last fraction of the --time or --max-steps "
-            "budget. [default: 0; small: 0.25]",
+            "budget. " + _default("anneal", "0"),
         ),
     ] = None,
     charset: CharsetOpt = None,
