@@ -452,7 +452,7 @@ class Trainer:
                 losses.append(loss)
                 window_images += config.batch_size
                 rate = window_images / max(time.monotonic() - window_start, 1e-9)
-                left = deadline - time.monotonic()
+                left = max(deadline - time.monotonic(), 0.0)  # the last step may end past the deadline
                 budget = f"  {int(left // 60)}m{int(left % 60):02d}s of --time left" if left < math.inf else ""
                 bar.advance(1, f"loss {loss:.4f}  lr {self.learning_rate():.2e}  {rate:.1f} img/s{budget}")
                 if self.step % config.val_every == 0:
