@@ -48,7 +48,7 @@ def time_to_accuracy(data: Path, args: argparse.Namespace, work: Path) -> dict:
     """Run `captcha train` with a time budget; the first validation row at or above the target."""
     command = [
         *("captcha", "train", str(data), "--arch", args.arch, "--batch-size", str(args.batch_size)),
-        *("--precision", "float16", "--time", args.budget, "--target-acc", str(args.target)),
+        *("--precision", args.mixed, "--time", args.budget, "--target-acc", str(args.target)),
         *("--val-every", "100", "--project", str(work), "--name", "to-target", "--quiet", "--json"),
     ]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
@@ -72,13 +72,14 @@ def main() -> None:
     parser.add_argument("--budget", default="8m", help="longest `captcha train` may run to reach --target")
     parser.add_argument("--target", type=float, default=0.95)
     parser.add_argument("--data", type=Path, help="the noisy training set (default: generate 8,000)")
+    parser.add_argument("--mixed", default="float16", help="the mixed precision (bfloat16 for a CPU check)")
     parser.add_argument("--allow-cpu", action="store_true")
     args = parser.parse_args()
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus and not args.allow_cpu:
         sys.exit("gpu_train.py: no GPU visible to TensorFlow (pass --allow-cpu to run it anyway)")
     card = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU") if gpus else "CPU"
-    rates = {p: images_per_second(args.batch_size, args.steps, p) for p in ("float32", "float16")}
+    rates = {p: images_per_second(args.batch_size, args.steps, p) for p in ("float32", args.mixed)}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         data = args.data
@@ -88,7 +89,8 @@ def main() -> None:
         target = time_to_accuracy(data, args, work)
     print(f"{card}, TensorFlow {tf.__version__}, ResNet-34 batch {args.batch_size}")
     print(f"float32                      {rates['float32']:8.1f} images/s")
-    print(f"mixed precision (float16)    {rates['float16']:8.1f} images/s   {rates['float16'] / rates['float32']:.2f}x")
+    mixed = rates[args.mixed]
+    print(f"mixed precision ({args.mixed})   {mixed:8.1f} images/s   {mixed / rates['float32']:.2f}x")
     reached = f"{target['seconds']:.0f} s (step {target['step']})" if target["seconds"] else "not reached"
     best = target["best_full_string_acc"]
     print(f"time to {args.target:.0%} ({args.arch}, {args.budget} budget): {reached}; best {best:.1%}")
