@@ -430,7 +430,7 @@ class Trainer:
             self.step,
             config.augment,
             fresh,
-            mixed_count(config.batch_size, config.synthetic_mix) if fresh else 0,
+            mixed_count(config.batch_size, config.synthetic_mix),
         )
         batches = iter(self.strategy.experimental_distribute_dataset(dataset))
         stop_reason = "max steps reached" if self.step >= config.max_steps else ""
