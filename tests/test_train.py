@@ -206,29 +206,17 @@ def test_parse_duration() -> None:
     assert parse_duration("1h30m") == 5400 and parse_duration("2") == 2
 
 
-def _start_training(tmp_path, digits_dir, *extra: str) -> subprocess.Popen:
-    args = [
-        sys.executable,
-        "-m",
-        "captcha_cli",
-        "train",
-        str(digits_dir),
-        *TINY_TRAIN,
-        "--max-steps",
-        "100000",
-        "--val-every",
-        "3",
-        "--save-every",
-        "3",
-        "--project",
-        str(tmp_path),
-        "--name",
-        "s",
-        *extra,
-    ]
+def _train_process(digits_dir, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`captcha train DIGITS <tiny settings> ARGS` in a fresh interpreter, output piped."""
+    command = [sys.executable, "-m", "captcha_cli", "train", str(digits_dir), *TINY_TRAIN, *args]
     return subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}
     )
+
+
+def _start_training(tmp_path, digits_dir, *extra: str) -> subprocess.Popen:
+    args = ("--max-steps", "100000", "--val-every", "3", "--save-every", "3", "--project", str(tmp_path))
+    return _train_process(digits_dir, *args, "--name", "s", *extra, env={"PYTHONUNBUFFERED": "1"})
 
 
 def _wait_for_checkpoint(tmp_path, count: int, proc: subprocess.Popen, timeout: float = 120) -> None:
@@ -341,13 +329,7 @@ def test_multi_worker_with_two_local_processes(tmp_path, digits_dir) -> None:
     procs = []
     for index in range(2):
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        args = [
-            sys.executable,
-            "-m",
-            "captcha_cli",
-            "train",
-            str(digits_dir),
-            *TINY_TRAIN,
+        args = (
             "--strategy",
             "multi-worker",
             "--max-steps",
@@ -356,16 +338,8 @@ def test_multi_worker_with_two_local_processes(tmp_path, digits_dir) -> None:
             "2",
             "--project",
             str(tmp_path / f"w{index}"),
-        ]
-        procs.append(
-            subprocess.Popen(
-                args,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env={**os.environ, "TF_CONFIG": tf_config},
-            )
         )
+        procs.append(_train_process(digits_dir, *args, env={"TF_CONFIG": tf_config}))
     outputs = [proc.communicate(timeout=300) for proc in procs]
     for proc, (_, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err
