@@ -3,7 +3,8 @@ NumPy array, `model.fit`, float32) against `captcha train`'s loop in each precis
 row's FLOP rate as a fraction of this machine's matrix-multiply peak in the same precision
 (a large square matmul through TensorFlow, measured in the same run).
 
-Usage: python benchmarks/train_speed.py [--arch resnet34] [--batch-size 32] [--steps 12] [--warmup 3]
+Usage: python benchmarks/train_speed.py [--arch resnet34] [--batch-size 32] [--steps 12] [--warmup 3] [--xla]
+(`--xla` adds rows with the same step compiled by XLA, `tf.function(jit_compile=True)`.)
 Prints a table and one JSON line; images/s are medians over the timed steps. Training FLOPs per
 image are counted as 3 x 2 x the model's multiply-accumulates (forward, and a backward pass of
 twice the forward's work), the usual convention.
@@ -58,8 +59,9 @@ def baseline(spec, images, ids, batch: int, steps: int, warmup: int) -> list[flo
     return timer.times[warmup:]
 
 
-def ours(spec, images, ids, batch: int, steps: int, warmup: int, precision: str) -> list[float]:
-    """`captcha train`'s step: tf.data from a uint8 array, custom tf.function step, chosen precision."""
+def ours(spec, images, ids, batch: int, steps: int, warmup: int, precision: str, xla: bool = False) -> list[float]:
+    """`captcha train`'s step: tf.data from a uint8 array, custom tf.function step, chosen precision;
+    with `xla`, the step is compiled by XLA."""
     from captcha_cli.batches import training_dataset
 
     keras.mixed_precision.set_dtype_policy(POLICIES[precision])
@@ -71,7 +73,7 @@ def ours(spec, images, ids, batch: int, steps: int, warmup: int, precision: str)
     optimizer.build(model.trainable_variables)
     loss_fn = make_loss(spec)
 
-    @tf.function(autograph=False)
+    @tf.function(autograph=False, jit_compile=xla)
     def step(x, y):
         with tf.GradientTape() as tape:
             loss = loss_fn(y, model(x, training=True))
@@ -118,6 +120,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--precisions", default="float32,bfloat16")
     parser.add_argument("--loss", default="softmax", help="our loop's loss (the baseline is always the original's)")
+    parser.add_argument("--xla", action="store_true", help="also time our step compiled by XLA (jit_compile=True)")
     args = parser.parse_args()
     from captcha_cli.charset import DEFAULT_CHARSET
     from captcha_cli.preprocessing import prepare_uint8
@@ -133,6 +136,9 @@ def main() -> None:
     for precision in args.precisions.split(","):
         times = ours(ours_spec, images, ids, args.batch_size, args.steps, args.warmup, precision)
         rows[f"captcha train {args.loss} {precision}"] = args.batch_size / statistics.median(times)
+        if args.xla:
+            times = ours(ours_spec, images, ids, args.batch_size, args.steps, args.warmup, precision, xla=True)
+            rows[f"captcha train {args.loss} xla {precision}"] = args.batch_size / statistics.median(times)
     base = rows["baseline fit float32"]
     flops = training_flops_per_image(ours_spec)
     peaks = {p: matmul_peak(p) for p in ("float32", *args.precisions.split(","))}
