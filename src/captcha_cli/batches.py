@@ -4,6 +4,7 @@ augmentation, fed to tf.data with prefetching so the model never waits for data.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -21,22 +22,41 @@ def sample_order(n: int, seed: int, start: int) -> Iterator[int]:
         epoch, offset = epoch + 1, 0
 
 
-def augment_batch(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Small random shifts, rotations and scalings, brightness/contrast jitter and pixel noise."""
+@dataclass(frozen=True)
+class Augmentation:
+    """The ranges `--augment` draws from, each symmetric around no change. Weaker and stronger
+    ranges were measured against these (benchmarks/RESULTS.md, benchmarks/levers.py)."""
+
+    rotation_deg: float = 5.0
+    scale: float = 0.07  # of the size
+    shift_x: float = 0.04  # of the width
+    shift_y: float = 0.08  # of the height
+    contrast: float = 0.3
+    brightness: float = 30.0  # grey levels
+    noise_std: float = 8.0  # grey levels
+
+
+AUGMENTATION = Augmentation()
+
+
+def augment_batch(images: np.ndarray, rng: np.random.Generator, ranges: Augmentation | None = None) -> np.ndarray:
+    """Small random shifts, rotations and scalings, brightness/contrast jitter and pixel noise,
+    drawn from `ranges` (the module's AUGMENTATION when omitted)."""
+    r = ranges or AUGMENTATION
     out = np.empty_like(images)
     h, w = images.shape[1:3]
     for i, image in enumerate(images):
-        angle = rng.uniform(-5, 5)
-        scale = rng.uniform(0.93, 1.07)
+        angle = rng.uniform(-r.rotation_deg, r.rotation_deg)
+        scale = rng.uniform(1 - r.scale, 1 + r.scale)
         matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
-        matrix[:, 2] += (rng.uniform(-0.04, 0.04) * w, rng.uniform(-0.08, 0.08) * h)
+        matrix[:, 2] += (rng.uniform(-r.shift_x, r.shift_x) * w, rng.uniform(-r.shift_y, r.shift_y) * h)
         warped = cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         out[i] = warped.reshape(image.shape)
-    contrast = rng.uniform(0.7, 1.3, (len(images), 1, 1, 1))
-    brightness = rng.uniform(-30, 30, (len(images), 1, 1, 1))
-    noise = rng.normal(0, 8, images.shape)
+    contrast = rng.uniform(1 - r.contrast, 1 + r.contrast, (len(images), 1, 1, 1))
+    brightness = rng.uniform(-r.brightness, r.brightness, (len(images), 1, 1, 1))
+    noise = rng.normal(0, r.noise_std, images.shape)
     mixed = (out.astype(np.float32) - 128) * contrast + 128 + brightness + noise
-    return np.clip(mixed, 0, 255).astype(np.uint8)
+    return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)  # rounded: truncation darkened by half a level
 
 
 def batch_stream(

@@ -1,0 +1,52 @@
+"""`--augment`'s batch augmentation: its ranges are the ones used, it is seeded, it keeps shape and dtype."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from captcha_cli.batches import AUGMENTATION, Augmentation, augment_batch
+
+NO_CHANGE = Augmentation(rotation_deg=0, scale=0, shift_x=0, shift_y=0, contrast=0, brightness=0, noise_std=0)
+
+
+def _images(channels: int) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    images = np.full((4, 24, 40, channels), 200, dtype=np.uint8)
+    images[:, 8:16, 10:30] = rng.integers(0, 80, (4, 8, 20, channels))  # dark "glyphs"
+    return images
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_zero_ranges_leave_the_images_as_they_were(channels: int) -> None:
+    images = _images(channels)
+    out = augment_batch(images, np.random.default_rng(0), NO_CHANGE)
+    np.testing.assert_array_equal(out, images)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_default_ranges_change_pixels_within_bounds_and_keep_shape(channels: int) -> None:
+    images = _images(channels)
+    out = augment_batch(images, np.random.default_rng(0))
+    assert out.shape == images.shape and out.dtype == np.uint8
+    difference = np.abs(out.astype(int) - images.astype(int)).mean(axis=(1, 2, 3))
+    assert np.all(difference > 1)  # every image was changed
+    assert np.all(difference < 60)  # and still looks like itself
+
+
+def test_same_seed_same_batch_other_seed_other_batch() -> None:
+    images = _images(3)
+    first = augment_batch(images, np.random.default_rng([0, 7919, 5]))
+    again = augment_batch(images, np.random.default_rng([0, 7919, 5]))
+    other = augment_batch(images, np.random.default_rng([0, 7919, 6]))
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def test_only_the_noise_range_adds_noise_of_that_size() -> None:
+    images = np.full((8, 30, 30, 1), 128, dtype=np.uint8)
+    noisy_only = Augmentation(rotation_deg=0, scale=0, shift_x=0, shift_y=0, contrast=0, brightness=0, noise_std=8)
+    out = augment_batch(images, np.random.default_rng(1), noisy_only).astype(float)
+    assert out.mean() == pytest.approx(128, abs=0.5)
+    assert out.std() == pytest.approx(8, rel=0.1)
+    assert AUGMENTATION.noise_std == 8  # the default these figures were measured with
