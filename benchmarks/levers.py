@@ -1,0 +1,83 @@
+"""One training run of `captcha train DATA --arch small --time T` (the preset's recipe) with one
+lever moved that the command line does not offer: the head's dropout or the augmentation ranges
+(learning rate and batch size are here too, so one script runs every row of a comparison).
+
+Usage: python benchmarks/levers.py DATA --name NAME [--time 10m] [--dropout 0] [--lr 2e-3]
+       [--batch-size 128] [--aug-rotation 8] [--aug-scale 0] [--aug-shift-x 0.06]
+       [--aug-shift-y 0.1] [--aug-noise 12]
+The run folder is PROJECT/NAME, as `captcha train` makes it (metrics.csv, best.keras), so
+`benchmarks/accuracy_budget.py` reads it. Prints one JSON line: steps, best validation accuracy,
+the last round's images/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from captcha_cli import batches, runtime
+from captcha_cli.runs import parse_duration
+from captcha_cli.spec import train_config_for
+
+AUGMENTATION_OPTIONS = {
+    "aug_rotation": "rotation_deg",
+    "aug_scale": "scale",
+    "aug_shift_x": "shift_x",
+    "aug_shift_y": "shift_y",
+    "aug_noise": "noise_std",
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data", type=Path)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--project", type=Path, default=Path("runs/levers"))
+    parser.add_argument("--time", default="10m")
+    parser.add_argument("--dropout", type=float)
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--batch-size", type=int)
+    for option in AUGMENTATION_OPTIONS:
+        parser.add_argument("--" + option.replace("_", "-"), type=float, dest=option)
+    args = parser.parse_args()
+
+    moved = {field: getattr(args, option) for option, field in AUGMENTATION_OPTIONS.items()}
+    batches.AUGMENTATION = dataclasses.replace(
+        batches.AUGMENTATION, **{k: v for k, v in moved.items() if v is not None}
+    )
+    runtime.import_tensorflow()
+    from captcha_cli import ui
+    from captcha_cli.training import DataOptions, TrainRequest, run_training
+
+    config = train_config_for(
+        "small", time_budget_s=parse_duration(args.time), learning_rate=args.lr, batch_size=args.batch_size
+    )
+    request = TrainRequest(
+        config=config,
+        data=DataOptions(data=args.data),
+        arch="small",
+        arch_given=True,
+        spec_overrides={"preprocessing": "opencv", **({"dropout": args.dropout} if args.dropout is not None else {})},
+        project=args.project,
+        name=args.name,
+        command=["python", "benchmarks/levers.py", *sys.argv[1:]],
+    )
+    result = run_training(request, ui.training_reporter(False))
+    print(
+        json.dumps(
+            {
+                "name": args.name,
+                "augmentation": dataclasses.asdict(batches.AUGMENTATION),
+                "steps": result.step,
+                "best_full_string_acc": result.best_full_string_acc,
+                "images_per_s": result.last.get("images_per_s"),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
