@@ -6,11 +6,57 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import layers
 
 from captcha_cli.spec import ModelSpec
 
 MODEL_NAME = "captcha_resnet34"
+
+
+@keras.saving.register_keras_serializable(package="captcha_cli")
+class FusedBatchNormalization(layers.BatchNormalization):
+    """Batch normalization whose training step is TensorFlow's one fused kernel.
+
+    Keras 3 normalizes with separate reductions and elementwise ops in float32, casting bfloat16
+    activations up and back; `FusedBatchNormV3` does the same sums in one op on the compute dtype
+    with float32 statistics. The moving statistics use the batch variance with Bessel's correction
+    (a factor n/(n-1), n = batch x height x width). Inference, masks, other ranks or axes and
+    `synchronized=True` take Keras's own path.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        fusable = (
+            training
+            and self.trainable
+            and mask is None
+            and len(inputs.shape) == 4
+            and self.axis in (-1, 3)
+            and self.center
+            and self.scale
+            and not self.renorm
+            and not self.synchronized
+        )
+        if not fusable:
+            return super().call(inputs, training=training, mask=mask)
+        outputs, mean, variance, _, _, _ = tf.raw_ops.FusedBatchNormV3(
+            x=tf.cast(inputs, self.compute_dtype),
+            scale=tf.convert_to_tensor(self.gamma),
+            offset=tf.convert_to_tensor(self.beta),
+            mean=tf.convert_to_tensor(self.moving_mean),
+            variance=tf.convert_to_tensor(self.moving_variance),
+            epsilon=self.epsilon,
+            exponential_avg_factor=1.0 - self.momentum,
+            data_format="NHWC",
+            is_training=True,
+        )
+        self.moving_mean.assign(mean)
+        self.moving_variance.assign(variance)
+        return outputs
+
+
+def _batch_norm(name: str | None) -> FusedBatchNormalization:
+    return FusedBatchNormalization(epsilon=1.001e-5, name=name)
 
 
 def _name(prefix: str | None, suffix: str) -> str | None:
@@ -33,14 +79,14 @@ def residual_block(x, filters: int, stride: int = 1, conv_shortcut: bool = False
     """
     if conv_shortcut:
         shortcut = layers.Conv2D(filters, 1, strides=stride, name=_name(name, "0_conv"))(x)
-        shortcut = layers.BatchNormalization(epsilon=1.001e-5, name=_name(name, "0_bn"))(shortcut)
+        shortcut = _batch_norm(_name(name, "0_bn"))(shortcut)
     else:
         shortcut = x
     x = layers.Conv2D(filters, 3, strides=stride, padding="same", name=_name(name, "1_conv"))(x)
-    x = layers.BatchNormalization(epsilon=1.001e-5, name=_name(name, "1_bn"))(x)
+    x = _batch_norm(_name(name, "1_bn"))(x)
     x = layers.Activation("relu", name=_name(name, "1_relu"))(x)
     x = layers.Conv2D(filters, 3, padding="same", name=_name(name, "2_conv"))(x)
-    x = layers.BatchNormalization(epsilon=1.001e-5, name=_name(name, "2_bn"))(x)
+    x = _batch_norm(_name(name, "2_bn"))(x)
     x = layers.Add(name=_name(name, "add"))([shortcut, x])
     return layers.Activation("relu", name=_name(name, "out"))(x)
 
@@ -79,7 +125,7 @@ def build_model(spec: ModelSpec | None = None) -> keras.Model:
     x = layers.Conv2D(spec.stem_filters, spec.stem_kernel, strides=spec.stem_stride, padding="same", name="conv1_conv")(
         inputs
     )
-    x = layers.BatchNormalization(epsilon=1.001e-5, name="conv1_bn")(x)
+    x = _batch_norm("conv1_bn")(x)
     x = layers.Activation("relu", name="conv1_relu")(x)
     x = layers.MaxPooling2D(spec.pool_size, strides=spec.pool_stride, padding="same", name="pool1_pool")(x)
     for stage, (blocks, filters, stride) in enumerate(

@@ -58,6 +58,8 @@ def _histories(value: Any) -> list[str]:
 def _kind(class_name: str, config: dict[str, Any]) -> str:
     if class_name == "Activation" and config.get("activation") == "relu":
         return "ReLU"
+    if class_name == "FusedBatchNormalization":  # the same layer, trained through the fused kernel
+        return "BatchNormalization"
     return class_name
 
 
