@@ -30,16 +30,13 @@ from PIL.ImageFont import truetype
 
 from captcha_cli.charset import DEFAULT_CHARSET
 from captcha_cli.datasets import find_images, label_from_name
-from captcha_cli.synthetic import font
+from captcha_cli.synthetic import noisy_glyph
 
 
-def noisy_glyph(char: str, size: int) -> np.ndarray:
-    """The ink of one `noisy` glyph before rotation, as render_noisy draws it."""
-    glyph_font = font(size)
-    box = glyph_font.getbbox(char)
-    image = Image.new("L", (box[2] + 8, box[3] + 8), 0)
-    ImageDraw.Draw(image).text((4, 4 - box[1] // 2), char, font=glyph_font, fill=255)
-    return _crop(np.asarray(image, dtype=np.float32) / 255)
+def noisy_ink(char: str, size: int) -> np.ndarray:
+    """The ink (alpha) of one `noisy` glyph before rotation, drawn by the renderer's own code."""
+    alpha = noisy_glyph(char, size, (0, 0, 0)).getchannel("A")
+    return _crop(np.asarray(alpha, dtype=np.float32) / 255)
 
 
 def simple_glyph(char: str, size: int) -> np.ndarray:
@@ -75,7 +72,7 @@ def centred_iou(a: np.ndarray, b: np.ndarray) -> float:
 def close_pairs(style: str, threshold: float) -> list[tuple[float, str, str, int, int]]:
     """(IoU, char, other char, size, other size) for every pair at or above `threshold`."""
     sizes = range(33, 40) if style == "noisy" else (42, 50, 56)
-    draw = noisy_glyph if style == "noisy" else simple_glyph
+    draw = noisy_ink if style == "noisy" else simple_glyph
     drawings = {(char, size): draw(char, size) for char in DEFAULT_CHARSET for size in sizes}
     pairs = []
     for first, second in itertools.combinations(DEFAULT_CHARSET, 2):

@@ -67,6 +67,16 @@ def _random_line(
     draw.line([(x1, y1), (x2, y2)], fill=color, width=width)
 
 
+def noisy_glyph(char: str, size: int, color: tuple[int, int, int]) -> Image.Image:
+    """One `noisy` glyph before rotation: RGBA, centred on its own box, so only its size and
+    shape are left to tell it from another character (benchmarks/glyph_similarity.py)."""
+    glyph_font = font(size)
+    box = glyph_font.getbbox(char)
+    glyph = Image.new("RGBA", (box[2] + 8, box[3] + 8), (0, 0, 0, 0))
+    ImageDraw.Draw(glyph).text((4, 4 - box[1] // 2), char, font=glyph_font, fill=(*color, 255))
+    return glyph
+
+
 def render_noisy(text: str, rng: np.random.Generator, width: int = 200, height: int = 60) -> Image.Image:
     """A captcha in the original system's style: rotated bold glyphs, lines under and over the
     text, noise dots, arcs and, 40% of the time, a light blur."""
@@ -82,10 +92,7 @@ def render_noisy(text: str, rng: np.random.Generator, width: int = 200, height: 
     step = width / (len(text) + 1)
     for i, char in enumerate(text):
         size = int(rng.integers(33, 40)) * height // 60
-        glyph_font = font(max(size, 8))
-        box = glyph_font.getbbox(char)
-        glyph = Image.new("RGBA", (box[2] + 8, box[3] + 8), (0, 0, 0, 0))
-        ImageDraw.Draw(glyph).text((4, 4 - box[1] // 2), char, font=glyph_font, fill=(*_dark(rng), 255))
+        glyph = noisy_glyph(char, max(size, 8), _dark(rng))
         glyph = glyph.rotate(float(rng.uniform(-30, 30)), expand=True, resample=Image.Resampling.BICUBIC)
         cx = int(step * (i + 1) + rng.integers(-4, 5))
         cy = int(height / 2 + rng.integers(-4, 5))
