@@ -1,6 +1,6 @@
 """BatchNorm kernels side by side in one run: the model's FusedBatchNormalization (TensorFlow's
 fused kernel) against Keras 3's own BatchNormalization (separate float32 reductions and
-elementwise ops), the same model otherwise, `captcha train`'s step on random images.
+elementwise ops), the same model otherwise, timed with train_speed.py's `captcha train` step.
 
 Usage: python benchmarks/batchnorm_speed.py [--archs resnet34:32,small:64] [--steps 10] [--repeats 2]
 Prints one line per arch, precision and kernel (images/s, median of the timed steps; each pair is
@@ -12,23 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 
 import numpy as np
+from train_speed import keras, ours  # also imports TensorFlow quietly
 
-from captcha_cli import runtime
-
-runtime.set_debug(False)
-runtime.import_tensorflow()
-
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from captcha_cli import model as model_module  # noqa: E402
-from captcha_cli.charset import DEFAULT_CHARSET  # noqa: E402
-from captcha_cli.losses import make_loss  # noqa: E402
-from captcha_cli.precision import POLICIES  # noqa: E402
-from captcha_cli.spec import spec_for_arch  # noqa: E402
+from captcha_cli import model as model_module
+from captcha_cli.charset import DEFAULT_CHARSET
+from captcha_cli.preprocessing import prepare_uint8
+from captcha_cli.spec import spec_for_arch
+from captcha_cli.synthetic import batch_images
 
 KERNELS = {
     "fused": model_module._batch_norm,
@@ -36,34 +28,16 @@ KERNELS = {
 }
 
 
-def images_per_s(arch: str, batch: int, precision: str, kernel: str, steps: int, warmup: int = 3) -> float:
+def images_per_s(arch: str, batch: int, precision: str, kernel: str, steps: int, data) -> float:
     spec = spec_for_arch(arch, charset=DEFAULT_CHARSET, max_length=6, loss="ctc" if arch == "small" else "softmax")
+    images, texts = data
+    ids = np.array([spec.codec.encode(t) for t in texts], dtype=np.int32)
     model_module._batch_norm = KERNELS[kernel]
-    keras.mixed_precision.set_dtype_policy(POLICIES[precision])
     try:
-        model = model_module.build_model(spec)
+        times = ours(spec, images, ids, batch, steps, 3, precision)
     finally:
-        keras.mixed_precision.set_dtype_policy("float32")
         model_module._batch_norm = KERNELS["fused"]
-    optimizer = keras.optimizers.Adam(1e-3)
-    optimizer.build(model.trainable_variables)
-    loss_fn = make_loss(spec)
-
-    @tf.function(autograph=False)
-    def step(x, y):
-        with tf.GradientTape() as tape:
-            loss = loss_fn(y, model(x, training=True))
-        optimizer.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
-        return loss
-
-    x = tf.random.uniform((batch, spec.height, spec.width, spec.channels))
-    y = tf.constant(np.array([spec.codec.encode("ab12") for _ in range(batch)], dtype=np.int32))
-    times = []
-    for _ in range(steps + warmup):
-        start = time.perf_counter()
-        float(step(x, y))
-        times.append(time.perf_counter() - start)
-    return batch / statistics.median(times[warmup:])
+    return batch / statistics.median(times)
 
 
 def main() -> None:
@@ -73,6 +47,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
+    texts, raw = batch_images("noisy", 0, 0, 256, DEFAULT_CHARSET, (4, 6), 200, 60)
+    data = (np.stack([prepare_uint8(r, 60, 200, 3, "opencv") for r in raw]), texts)
     results: dict[str, dict[str, float]] = {}
     for item in args.archs.split(","):
         arch, batch = item.split(":")
@@ -80,7 +56,7 @@ def main() -> None:
             rates: dict[str, list[float]] = {"keras": [], "fused": []}
             for _ in range(args.repeats):
                 for kernel in ("keras", "fused"):
-                    rates[kernel].append(images_per_s(arch, int(batch), precision, kernel, args.steps))
+                    rates[kernel].append(images_per_s(arch, int(batch), precision, kernel, args.steps, data))
             row = {kernel: statistics.median(values) for kernel, values in rates.items()}
             results[f"{arch} b{batch} {precision}"] = row
             print(
