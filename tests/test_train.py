@@ -138,7 +138,8 @@ def test_resume_continues_steps_and_lr(runner, tmp_path, digits_dir) -> None:
     # continued from the saved rate (halved at most once by the next round), not from --lr's
     # default of 1e-3, which a resume that forgot the state would start from
     assert rows[4]["lr"] == pytest.approx(state["lr"]) or rows[4]["lr"] == pytest.approx(state["lr"] / 2)
-    assert 0.2 / 8 <= state["lr"] <= 0.2
+    # the saved rate is --lr halved by zero to three plateaus (stored as float32, so compare approx)
+    assert any(state["lr"] == pytest.approx(0.2 / 2**k) for k in range(4)), state["lr"]
 
 
 def test_resume_refuses_changed_arch_or_charset(runner, trained_run) -> None:
