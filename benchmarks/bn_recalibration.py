@@ -30,20 +30,15 @@ def main() -> None:
     runtime.import_tensorflow()
     import keras
 
-    from captcha_cli.decoding import accuracy, decode_logits
+    from captcha_cli.evaluation import score
     from captcha_cli.imagecache import ImageCache, build_cache
+    from captcha_cli.inference import Reader
     from captcha_cli.labelled import load_labelled
-    from captcha_cli.modelio import load_model
     from captcha_cli.runs import read_config
 
-    model, spec, _ = load_model(args.run / "best.keras")
-    saved = read_config(args.run)
-    config = saved["config"]
-
-    def cache(samples) -> ImageCache:
-        return build_cache(samples, spec.input_shape, spec.preprocessing)[0]
-
-    data = saved["data"]
+    reader = Reader(args.run / "best.keras")
+    spec, saved = reader.spec, read_config(args.run)
+    config, data = saved["config"], saved["data"]
     split = load_labelled(
         Path(data["data"]),
         spec.charset,
@@ -54,34 +49,35 @@ def main() -> None:
         config["val_split"],
         config["seed"],
     )
-    train, val = cache(split.train), cache(split.val)
     folder = load_labelled(args.heldout, spec.charset, spec.max_length, None, False, False, 0.5, 0)
-    heldout = cache(folder.train + folder.val)
+    sets = {"validation": split.val, "heldout": folder.train + folder.val}
+    caches: dict[str, ImageCache] = {
+        name: build_cache(samples, spec.input_shape, spec.preprocessing)[0] for name, samples in sets.items()
+    }
+    train = build_cache(split.train, spec.input_shape, spec.preprocessing)[0]
 
-    def scores() -> dict[str, list[float]]:
+    def scores() -> dict[str, dict[str, float]]:
+        """`captcha evaluate`'s full-string and per-character accuracy on each set."""
         result = {}
-        for name, cache in (("validation", val), ("heldout", heldout)):
-            batches = range(0, len(cache), 128)
-            logits = np.concatenate([model.predict_on_batch(scaled(cache.images[i : i + 128])) for i in batches])
-            true_ids = np.array([spec.codec.encode(label) for label in cache.labels], dtype=np.int32)
-            result[name] = list(accuracy(decode_logits(logits, spec)[0], true_ids))
+        for name, cache in caches.items():
+            predictions = []
+            for start in range(0, len(cache), 128):
+                predictions += reader.read_arrays(cache.images[start : start + 128], cache.paths[start : start + 128])
+            scored = score(sets[name], predictions)
+            result[name] = {key: scored[key] for key in ("full_string_accuracy", "char_accuracy")}
         return result
 
     before = scores()
-    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    norms = [layer for layer in reader.model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     order = np.random.default_rng(0).permutation(len(train))
     for k in range(args.batches):
         start = (k * args.batch_size) % len(train)
         index = np.sort(order[start : start + args.batch_size])
         for layer in norms:  # an exponential average with factor 1/(k+1) is the plain mean so far
             layer.momentum = 1.0 - 1.0 / (k + 1)
-        model(scaled(train.images[index]), training=True)
+        reader.model(train.images[index].astype(np.float32) / 255.0, training=True)
     after = scores()
     print(json.dumps({"run": str(args.run), "batches": args.batches, "before": before, "after": after}))
-
-
-def scaled(images: np.ndarray) -> np.ndarray:
-    return np.asarray(images, dtype=np.float32) / 255.0
 
 
 if __name__ == "__main__":
