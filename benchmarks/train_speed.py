@@ -3,9 +3,12 @@ NumPy array, `model.fit`, float32) against `captcha train`'s loop in each precis
 row's FLOP rate as a fraction of this machine's matrix-multiply peak in the same precision
 (a large square matmul through TensorFlow, measured in the same run).
 
-Usage: python benchmarks/train_speed.py [--arch resnet34] [--batch-size 32] [--steps 12] [--warmup 3] [--xla]
+Usage: python benchmarks/train_speed.py [--arch resnet34] [--batch-size 32] [--steps 12] [--warmup 3]
+       [--repeats 1] [--xla]
 (`--xla` adds rows with the same step compiled by XLA, `tf.function(jit_compile=True)`.)
-Prints a table and one JSON line; images/s are medians over the timed steps. Training FLOPs per
+Prints a table and one JSON line; images/s are medians over the timed steps (and over the repeats,
+which run every row in turn). The baseline builds the model with Keras's Conv2D and trains with
+Keras's Adam; `captcha train` uses the model's own kernels and the fused Adam update. Training FLOPs per
 image are counted as 3 x 2 x the model's multiply-accumulates (forward, and a backward pass of
 twice the forward's work), the usual convention.
 """
@@ -13,6 +16,7 @@ twice the forward's work), the usual convention.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import statistics
@@ -29,10 +33,11 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from captcha_cli.losses import make_loss  # noqa: E402
-from captcha_cli.model import build_model, layer_macs  # noqa: E402
+from captcha_cli.model import FAST_KERNELS, Kernels, build_model, layer_macs  # noqa: E402
 from captcha_cli.precision import POLICIES  # noqa: E402
-from captcha_cli.spec import spec_for_arch  # noqa: E402
+from captcha_cli.spec import TrainConfig, spec_for_arch  # noqa: E402
 from captcha_cli.synthetic import batch_images  # noqa: E402
+from captcha_cli.training import make_optimizer  # noqa: E402
 
 
 class StepTimer(keras.callbacks.Callback):
@@ -47,10 +52,15 @@ class StepTimer(keras.callbacks.Callback):
         self.times.append(time.perf_counter() - self._start)
 
 
+# The original trained with tf.keras 2, whose BatchNormalization ran the fused kernel on 4D inputs;
+# its convolutions and Adam are Keras's own.
+ORIGINAL_KERNELS = Kernels(conv=keras.layers.Conv2D)
+
+
 def baseline(spec, images, ids, batch: int, steps: int, warmup: int) -> list[float]:
     """The original: sigmoid outputs, binary cross-entropy, model.fit on a NumPy array, float32."""
     keras.mixed_precision.set_dtype_policy("float32")
-    model = build_model(spec)
+    model = build_model(spec, ORIGINAL_KERNELS)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.BinaryCrossentropy(from_logits=True))
     targets = np.eye(spec.num_classes, dtype=np.float32)[ids].reshape(len(ids), -1)
     x = images.astype(np.float32) / 255.0
@@ -59,17 +69,31 @@ def baseline(spec, images, ids, batch: int, steps: int, warmup: int) -> list[flo
     return timer.times[warmup:]
 
 
-def ours(spec, images, ids, batch: int, steps: int, warmup: int, precision: str, xla: bool = False) -> list[float]:
-    """`captcha train`'s step: tf.data from a uint8 array, custom tf.function step, chosen precision;
-    with `xla`, the step is compiled by XLA."""
+def ours(
+    spec,
+    images,
+    ids,
+    batch: int,
+    steps: int,
+    warmup: int,
+    precision: str,
+    xla: bool = False,
+    kernels: Kernels = FAST_KERNELS,
+    fused_adam: bool = True,
+) -> list[float]:
+    """`captcha train`'s step: tf.data from a uint8 array, custom tf.function step, chosen precision,
+    the model's own kernels and the fused Adam update; with `xla`, the step is compiled by XLA.
+    `kernels` and `fused_adam` swap in Keras's own layers or Adam, for comparisons."""
     from captcha_cli.batches import training_dataset
 
     keras.mixed_precision.set_dtype_policy(POLICIES[precision])
-    model = build_model(spec)
+    model = build_model(spec, kernels)
     keras.mixed_precision.set_dtype_policy("float32")
-    optimizer = keras.optimizers.Adam(1e-3)
-    if precision == "float16":
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    optimizer = make_optimizer(TrainConfig(learning_rate=1e-3), precision)
+    if not fused_adam:
+        optimizer = keras.optimizers.Adam(1e-3)
+        if precision == "float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     optimizer.build(model.trainable_variables)
     loss_fn = make_loss(spec)
 
@@ -120,6 +144,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--precisions", default="float32,bfloat16")
     parser.add_argument("--loss", default="softmax", help="our loop's loss (the baseline is always the original's)")
+    parser.add_argument("--repeats", type=int, default=1, help="interleaved repeats of every row (median taken)")
     parser.add_argument("--xla", action="store_true", help="also time our step compiled by XLA (jit_compile=True)")
     args = parser.parse_args()
     from captcha_cli.charset import DEFAULT_CHARSET
@@ -129,16 +154,19 @@ def main() -> None:
     texts, raw = batch_images("noisy", 0, 0, 256, DEFAULT_CHARSET, (4, 6), 200, 60)
     images = np.stack([prepare_uint8(r, 60, 200, 3, "opencv") for r in raw])
     ids = np.array([spec.codec.encode(t) for t in texts], dtype=np.int32)
-    rows = {}
-    times = baseline(spec, images, ids, args.batch_size, args.steps, args.warmup)
-    rows["baseline fit float32"] = args.batch_size / statistics.median(times)
     ours_spec = spec_for_arch(args.arch, charset=DEFAULT_CHARSET, max_length=6, loss=args.loss)
+    runs = {"baseline fit float32": lambda: baseline(spec, images, ids, args.batch_size, args.steps, args.warmup)}
     for precision in args.precisions.split(","):
-        times = ours(ours_spec, images, ids, args.batch_size, args.steps, args.warmup, precision)
-        rows[f"captcha train {args.loss} {precision}"] = args.batch_size / statistics.median(times)
-        if args.xla:
-            times = ours(ours_spec, images, ids, args.batch_size, args.steps, args.warmup, precision, xla=True)
-            rows[f"captcha train {args.loss} xla {precision}"] = args.batch_size / statistics.median(times)
+        for xla in (False, True) if args.xla else (False,):
+            name = f"captcha train {args.loss}{' xla' if xla else ''} {precision}"
+            runs[name] = functools.partial(
+                ours, ours_spec, images, ids, args.batch_size, args.steps, args.warmup, precision, xla
+            )
+    rates: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(args.repeats):  # interleaved, so a busy spell on the shared machine hits every row
+        for name, run in runs.items():
+            rates[name].append(args.batch_size / statistics.median(run()))
+    rows = {name: statistics.median(values) for name, values in rates.items()}
     base = rows["baseline fit float32"]
     flops = training_flops_per_image(ours_spec)
     peaks = {p: matmul_peak(p) for p in ("float32", *args.precisions.split(","))}

@@ -44,7 +44,7 @@ def failed_names(model: keras.Model, spec: ModelSpec) -> set[str]:
     return {c.name for c in architecture_checks(model, spec) if not c.passed}
 
 
-def _block_with_conv_dropout(x, filters, stride=1, conv_shortcut=False, name=None):
+def _block_with_conv_dropout(x, filters, stride=1, conv_shortcut=False, name=None, kernels=None):
     shortcut = x
     if conv_shortcut:
         shortcut = layers.Conv2D(filters, 1, strides=stride, name=f"{name}_0_conv")(x)
@@ -59,7 +59,7 @@ def _block_with_conv_dropout(x, filters, stride=1, conv_shortcut=False, name=Non
     return layers.Activation("relu", name=f"{name}_out")(x)
 
 
-def _block_without_shortcut_bn(x, filters, stride=1, conv_shortcut=False, name=None):
+def _block_without_shortcut_bn(x, filters, stride=1, conv_shortcut=False, name=None, kernels=None):
     shortcut = layers.Conv2D(filters, 1, strides=stride, name=f"{name}_0_conv")(x) if conv_shortcut else x
     x = layers.Conv2D(filters, 3, strides=stride, padding="same", name=f"{name}_1_conv")(x)
     x = layers.BatchNormalization(name=f"{name}_1_bn")(x)

@@ -13,6 +13,11 @@ from captcha_cli.spec import ModelSpec
 
 MODEL_NAME = "captcha_resnet34"
 
+# Output maps at most this many positions (height x width) get the matmul kernel gradient: on a CPU,
+# oneDNN's backward-filter kernel is slow when batch x positions is small (measured 2.5x slower than
+# the matmul for ResNet-34's 2x7 conv5 maps, and faster than it for conv4's 4x13; benchmarks/RESULTS.md).
+SMALL_MAP_POSITIONS = 16
+
 
 @keras.saving.register_keras_serializable(package="captcha_cli")
 class FusedBatchNormalization(layers.BatchNormalization):
@@ -55,8 +60,66 @@ class FusedBatchNormalization(layers.BatchNormalization):
         return outputs
 
 
-def _batch_norm(name: str | None) -> FusedBatchNormalization:
-    return FusedBatchNormalization(epsilon=1.001e-5, name=name)
+@keras.saving.register_keras_serializable(package="captcha_cli")
+class SmallMapConv2D(layers.Conv2D):
+    """Conv2D whose kernel gradient on small output maps is one matrix multiply.
+
+    The gradient of the kernel is the input's patches (`ExtractImagePatches`, laid out as the kernel's
+    height, width and input channels) times the output's gradient, summed over batch and positions.
+    It equals TensorFlow's `Conv2DBackpropFilter` and is used only where that kernel is slow: on a
+    CPU, for output maps of at most `SMALL_MAP_POSITIONS` positions. Elsewhere it is Keras's Conv2D.
+    """
+
+    def convolution_op(self, inputs, kernel):
+        if not self._matmul_gradient(inputs):
+            return super().convolution_op(inputs, kernel)
+        strides = [1, *self.strides, 1]
+        padding = self.padding.upper()
+
+        @tf.custom_gradient
+        def convolve(x, k):
+            def gradient(dy):
+                dx = tf.raw_ops.Conv2DBackpropInput(
+                    input_sizes=tf.shape(x), filter=k, out_backprop=dy, strides=strides, padding=padding
+                )
+                kh, kw, cin, cout = k.shape
+                patches = tf.image.extract_patches(x, [1, kh, kw, 1], strides, [1, 1, 1, 1], padding)
+                dk = tf.matmul(tf.reshape(patches, (-1, kh * kw * cin)), tf.reshape(dy, (-1, cout)), transpose_a=True)
+                return dx, tf.reshape(dk, k.shape)
+
+            return tf.nn.conv2d(x, k, strides, padding), gradient
+
+        return convolve(inputs, tf.convert_to_tensor(kernel))  # a tensor: the gradient goes to the read
+
+    def _matmul_gradient(self, inputs) -> bool:
+        """True on a CPU for a plain channels-last convolution with a small, static output map."""
+        shape = tuple(inputs.shape)
+        if None in shape[1:] or self.data_format != "channels_last" or self.groups != 1:
+            return False
+        if any(d != 1 for d in self.dilation_rate) or tf.config.list_physical_devices("GPU"):
+            return False
+        _, height, width, _ = self.compute_output_shape(shape)
+        return height * width <= SMALL_MAP_POSITIONS
+
+
+@dataclass(frozen=True)
+class Kernels:
+    """The layer classes the model is built from: ours by default, Keras's own for comparisons.
+
+    Both give the same numbers (tests/test_fused_batchnorm.py, tests/test_fast_kernels.py); ours
+    train faster (benchmarks/batchnorm_speed.py, benchmarks/train_speed.py).
+    """
+
+    batch_norm: type[layers.BatchNormalization] = FusedBatchNormalization
+    conv: type[layers.Conv2D] = SmallMapConv2D
+
+    def norm(self, name: str | None) -> layers.BatchNormalization:
+        """A BatchNorm layer with the epsilon of Keras's ResNet applications."""
+        return self.batch_norm(epsilon=1.001e-5, name=name)
+
+
+FAST_KERNELS = Kernels()
+KERAS_KERNELS = Kernels(batch_norm=layers.BatchNormalization, conv=layers.Conv2D)
 
 
 def _name(prefix: str | None, suffix: str) -> str | None:
@@ -64,7 +127,14 @@ def _name(prefix: str | None, suffix: str) -> str | None:
     return f"{prefix}_{suffix}" if prefix else None
 
 
-def residual_block(x, filters: int, stride: int = 1, conv_shortcut: bool = False, name: str | None = None):
+def residual_block(
+    x,
+    filters: int,
+    stride: int = 1,
+    conv_shortcut: bool = False,
+    name: str | None = None,
+    kernels: Kernels = FAST_KERNELS,
+):
     """A basic ResNet block: Conv3x3-BN-ReLU-Conv3x3-BN, Add(shortcut), ReLU.
 
     Args:
@@ -73,25 +143,28 @@ def residual_block(x, filters: int, stride: int = 1, conv_shortcut: bool = False
         stride: stride of the first convolution (and of the conv shortcut).
         conv_shortcut: use a 1x1 Conv2D + BN shortcut instead of the identity.
         name: block label; layers are named `{name}_1_conv`, ..., `{name}_out`.
+        kernels: the convolution and BatchNorm layer classes.
 
     Returns:
         Output tensor of the block.
     """
     if conv_shortcut:
-        shortcut = layers.Conv2D(filters, 1, strides=stride, name=_name(name, "0_conv"))(x)
-        shortcut = _batch_norm(_name(name, "0_bn"))(shortcut)
+        shortcut = kernels.conv(filters, 1, strides=stride, name=_name(name, "0_conv"))(x)
+        shortcut = kernels.norm(_name(name, "0_bn"))(shortcut)
     else:
         shortcut = x
-    x = layers.Conv2D(filters, 3, strides=stride, padding="same", name=_name(name, "1_conv"))(x)
-    x = _batch_norm(_name(name, "1_bn"))(x)
+    x = kernels.conv(filters, 3, strides=stride, padding="same", name=_name(name, "1_conv"))(x)
+    x = kernels.norm(_name(name, "1_bn"))(x)
     x = layers.Activation("relu", name=_name(name, "1_relu"))(x)
-    x = layers.Conv2D(filters, 3, padding="same", name=_name(name, "2_conv"))(x)
-    x = _batch_norm(_name(name, "2_bn"))(x)
+    x = kernels.conv(filters, 3, padding="same", name=_name(name, "2_conv"))(x)
+    x = kernels.norm(_name(name, "2_bn"))(x)
     x = layers.Add(name=_name(name, "add"))([shortcut, x])
     return layers.Activation("relu", name=_name(name, "out"))(x)
 
 
-def residual_stack(x, filters: int, blocks: int, stride: int = 1, name: str | None = None):
+def residual_stack(
+    x, filters: int, blocks: int, stride: int = 1, name: str | None = None, kernels: Kernels = FAST_KERNELS
+):
     """A stack of residual blocks; the first carries the stride and the conv shortcut.
 
     Args:
@@ -100,21 +173,23 @@ def residual_stack(x, filters: int, blocks: int, stride: int = 1, name: str | No
         blocks: number of blocks.
         stride: stride of the first block.
         name: stack label; blocks are named `{name}_block1`, `{name}_block2`, ...
+        kernels: the convolution and BatchNorm layer classes.
 
     Returns:
         Output tensor of the stack.
     """
-    x = residual_block(x, filters, stride=stride, conv_shortcut=True, name=_name(name, "block1"))
+    x = residual_block(x, filters, stride=stride, conv_shortcut=True, name=_name(name, "block1"), kernels=kernels)
     for i in range(2, blocks + 1):
-        x = residual_block(x, filters, name=_name(name, f"block{i}"))
+        x = residual_block(x, filters, name=_name(name, f"block{i}"), kernels=kernels)
     return x
 
 
-def build_model(spec: ModelSpec | None = None) -> keras.Model:
+def build_model(spec: ModelSpec | None = None, kernels: Kernels = FAST_KERNELS) -> keras.Model:
     """Build the captcha model: ResNet stem and stages, then BiLSTM, FC and the output layer.
 
     Args:
         spec: the model spec; the report's ResNet-34 defaults when omitted.
+        kernels: the convolution and BatchNorm layer classes of the residual stages and the stem's BatchNorm.
 
     Returns:
         An uncompiled `keras.Model` named `captcha_resnet34`, mapping images in [0, 1]
@@ -125,13 +200,13 @@ def build_model(spec: ModelSpec | None = None) -> keras.Model:
     x = layers.Conv2D(spec.stem_filters, spec.stem_kernel, strides=spec.stem_stride, padding="same", name="conv1_conv")(
         inputs
     )
-    x = _batch_norm("conv1_bn")(x)
+    x = kernels.norm("conv1_bn")(x)
     x = layers.Activation("relu", name="conv1_relu")(x)
     x = layers.MaxPooling2D(spec.pool_size, strides=spec.pool_stride, padding="same", name="pool1_pool")(x)
     for stage, (blocks, filters, stride) in enumerate(
         zip(spec.stage_blocks, spec.stage_filters, spec.stage_strides, strict=True), start=2
     ):
-        x = residual_stack(x, filters, blocks, stride=stride, name=f"conv{stage}")
+        x = residual_stack(x, filters, blocks, stride=stride, name=f"conv{stage}", kernels=kernels)
     height, width = spec.feature_map_size()
     channels = spec.stage_filters[-1]
     x = layers.Permute((2, 1, 3), name="to_sequence_permute")(x)

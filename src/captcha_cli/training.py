@@ -36,6 +36,7 @@ from captcha_cli.labelled import load_labelled
 from captcha_cli.losses import make_loss
 from captcha_cli.model import build_model
 from captcha_cli.modelio import save_model
+from captcha_cli.optimizers import FusedAdam
 from captcha_cli.precision import apply_precision, detect_precision
 from captcha_cli.report import Reporter
 from captcha_cli.runs import Checkpoints, MetricsLog, next_run_dir, read_config, write_config
@@ -164,8 +165,8 @@ def batch_makeup(config: TrainConfig, style: str) -> str:
 
 
 def make_optimizer(config: TrainConfig, precision: str) -> keras.optimizers.Optimizer:
-    """Adam at the configured initial rate; float16 gets dynamic loss scaling."""
-    optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
+    """Adam (fused update) at the configured initial rate; float16 gets dynamic loss scaling."""
+    optimizer = FusedAdam(learning_rate=config.learning_rate)
     if precision == "float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer

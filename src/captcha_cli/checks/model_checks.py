@@ -60,6 +60,8 @@ def _kind(class_name: str, config: dict[str, Any]) -> str:
         return "ReLU"
     if class_name == "FusedBatchNormalization":  # the same layer, trained through the fused kernel
         return "BatchNormalization"
+    if class_name == "SmallMapConv2D":  # the same layer, its kernel gradient one matmul on small maps
+        return "Conv2D"
     return class_name
 
 
