@@ -191,6 +191,7 @@ def main() -> None:
                 "arch": args.arch,
                 "batch_size": args.batch_size,
                 "images_per_s": rows,
+                "images_per_s_each_repeat": rates,
                 "training_flops_per_image": flops,
                 "matmul_peak_flops": peaks,
                 "fraction_of_peak": utilisation,
