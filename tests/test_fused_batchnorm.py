@@ -64,7 +64,8 @@ def test_a_saved_model_loads_in_a_fresh_process(tmp_path, tiny_spec) -> None:
     save_model(model, tiny_spec, tmp_path / "best.keras")
     code = (
         "import sys; from pathlib import Path; from captcha_cli.modelio import load_model; "
-        "m, _, _ = load_model(Path(sys.argv[1])); print(type(m.get_layer('conv1_bn')).__name__)"
+        "m, _, _ = load_model(Path(sys.argv[1])); "
+        "print(type(m.get_layer('conv1_bn')).__name__, type(m.get_layer('conv5_block1_1_conv')).__name__)"
     )
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "FusedBatchNormalization"
+    assert out.stdout.split() == ["FusedBatchNormalization", "SmallMapConv2D"]
