@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from captcha_cli.batches import Augmentation, augment_batch
+from captcha_cli.batches import Augmentation, augment_batch, gaussian_noise
 
 NO_CHANGE = Augmentation(rotation_deg=0, scale=0, shift_x=0, shift_y=0, contrast=0, brightness=0, noise_std=0)
 
@@ -49,3 +49,15 @@ def test_only_the_noise_range_adds_noise_of_that_size() -> None:
     out = augment_batch(images, np.random.default_rng(1), noisy_only).astype(float)
     assert out.mean() == pytest.approx(128, abs=0.5)
     assert out.std() == pytest.approx(8, rel=0.1)
+
+
+def test_noise_is_standard_normal_and_differs_between_images() -> None:
+    noise = gaussian_noise((16, 30, 40, 3), np.random.default_rng(4))
+    assert noise.dtype == np.float32 and noise.shape == (16, 30, 40, 3)
+    assert noise.mean() == pytest.approx(0, abs=0.02)
+    assert noise.std() == pytest.approx(1, abs=0.02)
+    flat = noise.reshape(16, -1)
+    correlations = np.corrcoef(flat)[np.triu_indices(16, 1)]
+    assert np.abs(correlations).max() < 0.1  # no two images got the same noise
+    neighbours = np.corrcoef(noise[:, :, :-1].ravel(), noise[:, :, 1:].ravel())[0, 1]
+    assert abs(neighbours) < 0.02  # pixel by pixel independent, the roll adds no structure
