@@ -60,9 +60,7 @@ def gaussian_noise(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarr
     bank = noise_bank(height, width, channels)
     picks = rng.integers(0, len(bank), count)
     rows, cols = rng.integers(0, height, count), rng.integers(0, width, count)
-    return np.stack(
-        [np.roll(bank[k], (dy, dx), axis=(0, 1)) for k, dy, dx in zip(picks, rows, cols, strict=True)]
-    )
+    return np.stack([np.roll(bank[k], (dy, dx), axis=(0, 1)) for k, dy, dx in zip(picks, rows, cols, strict=True)])
 
 
 def augment_batch(images: np.ndarray, rng: np.random.Generator, ranges: Augmentation | None = None) -> np.ndarray:
