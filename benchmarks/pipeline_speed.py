@@ -1,5 +1,6 @@
 """Input pipeline speed: audit, decode + normalize + resize per backend, and the batch stream,
-against the model's training rate (measured separately by train_speed.py).
+against the model's training rate (measured separately by train_speed.py), and `--augment`'s
+pixel noise drawn per batch (as before the fifth session) against the noise bank (now).
 
 Usage: python benchmarks/pipeline_speed.py [--images 2000] [--repeats 3]
 """
@@ -51,13 +52,20 @@ def main() -> None:
         from captcha_cli import runtime
 
         runtime.import_tensorflow()
-        from captcha_cli.batches import batch_stream
+        from captcha_cli.batches import AUGMENTATION, batch_stream, gaussian_noise
 
         for augment in (False, True):
             stream = batch_stream(cache.images, ids, 32, 0, 0, augment)
             rates[f"batch stream from memory-mapped cache{', augmented' if augment else ''}"] = median_rate(
                 32 * 50, args.repeats, lambda s=stream: [next(s) for _ in range(50)]
             )
+        rng, shape = np.random.default_rng(0), (32, 60, 200, 3)
+        rates["pixel noise drawn per batch (NumPy normal, before)"] = median_rate(
+            32 * 50, args.repeats, lambda: [rng.normal(0, AUGMENTATION.noise_std, shape) for _ in range(50)]
+        )
+        rates["pixel noise from the bank (now)"] = median_rate(
+            32 * 50, args.repeats, lambda: [gaussian_noise(shape, rng) for _ in range(50)]
+        )
     for name, rate in rates.items():
         print(f"{name:55s} {rate:9.0f} images/s")
     print(json.dumps({"images": args.images, "images_per_s": rates}))
