@@ -11,6 +11,13 @@ from captcha_cli.model import SMALL_MAP_POSITIONS, SmallMapConv2D
 from captcha_cli.optimizers import FusedAdam
 
 
+@pytest.fixture(autouse=True)
+def _no_gpu(monkeypatch):
+    """These tests check the CPU path, which a machine with a GPU would not take."""
+    real = tf.config.list_physical_devices
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [] if kind == "GPU" else real(kind))
+
+
 def _conv_gradients(layer: keras.layers.Conv2D, x: tf.Tensor) -> list[np.ndarray]:
     x = tf.cast(x, layer.compute_dtype)
     with tf.GradientTape() as tape:
@@ -54,6 +61,11 @@ def test_large_maps_keep_the_ordinary_convolution() -> None:
     assert not layer._matmul_gradient(tf.zeros((1, side, side, 2)))
     assert layer._matmul_gradient(tf.zeros((1, 1, SMALL_MAP_POSITIONS, 2)))
     assert not SmallMapConv2D(4, 3, dilation_rate=2)._matmul_gradient(tf.zeros((1, 3, 3, 2)))
+
+
+def test_a_gpu_keeps_the_ordinary_convolution(monkeypatch) -> None:
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"] if kind == "GPU" else [])
+    assert not SmallMapConv2D(4, 3, padding="same")._matmul_gradient(tf.zeros((1, 2, 7, 2)))
 
 
 def _adam_run(optimizer: keras.optimizers.Optimizer, steps: int) -> list[np.ndarray]:
