@@ -107,7 +107,7 @@ class Kernels:
     """The layer classes the model is built from: ours by default, Keras's own for comparisons.
 
     Both give the same numbers (tests/test_fused_batchnorm.py, tests/test_fast_kernels.py); ours
-    train faster (benchmarks/batchnorm_speed.py, benchmarks/train_speed.py).
+    train faster (benchmarks/kernel_speed.py, benchmarks/train_speed.py).
     """
 
     batch_norm: type[layers.BatchNormalization] = FusedBatchNormalization
