@@ -89,8 +89,9 @@ def ours(
     keras.mixed_precision.set_dtype_policy(POLICIES[precision])
     model = build_model(spec, kernels)
     keras.mixed_precision.set_dtype_policy("float32")
-    optimizer = make_optimizer(TrainConfig(learning_rate=1e-3), precision)
-    if not fused_adam:
+    if fused_adam:
+        optimizer = make_optimizer(TrainConfig(learning_rate=1e-3), precision)
+    else:
         optimizer = keras.optimizers.Adam(1e-3)
         if precision == "float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
