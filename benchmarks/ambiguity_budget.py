@@ -4,7 +4,7 @@ Reads a held-out folder with a trained model (the way `captcha evaluate` does) a
 full-string accuracy three ways: as scored; on only the captchas that hold none of the given
 look-alike characters; and with a confusion inside a look-alike group forgiven (each group read as
 one character). The groups come from benchmarks/glyph_similarity.py (for `noisy`: `ilI`, `pP`,
-`jJ`, `vV`; for `simple`: `0O`, `zZ`, `vV`, `oO`, `uU`, `xX`).
+`jJ`, `vV`; for `simple`: `0oO`, `zZ`, `vV`, `uU`, `xX`).
 
 Usage: python benchmarks/ambiguity_budget.py MODEL --heldout DIR --groups ilI,pP,jJ,vV
 Prints a short table and one JSON line. Nothing is written.

@@ -28,18 +28,15 @@ runtime.import_tensorflow()
 import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_speed import ours  # noqa: E402
+from train_speed import captchas, ours  # noqa: E402
 
 from captcha_cli.charset import DEFAULT_CHARSET  # noqa: E402
-from captcha_cli.preprocessing import prepare_uint8  # noqa: E402
 from captcha_cli.spec import spec_for_arch  # noqa: E402
-from captcha_cli.synthetic import batch_images  # noqa: E402
 
 
 def images_per_second(batch: int, steps: int, precision: str) -> float:
     spec = spec_for_arch("resnet34", charset=DEFAULT_CHARSET, max_length=6)
-    texts, raw = batch_images("noisy", 0, 0, 4 * batch, DEFAULT_CHARSET, (4, 6), 200, 60)
-    images = np.stack([prepare_uint8(r, 60, 200, 3, "opencv") for r in raw])
+    texts, images = captchas(4 * batch)
     ids = np.array([spec.codec.encode(t) for t in texts], dtype=np.int32)
     return batch / statistics.median(ours(spec, images, ids, batch, steps, 5, precision))
 

@@ -21,13 +21,11 @@ import json
 import statistics
 
 import numpy as np
-from train_speed import keras, ours  # also imports TensorFlow quietly
+from train_speed import captchas, keras, ours  # also imports TensorFlow quietly
 
 from captcha_cli.charset import DEFAULT_CHARSET
 from captcha_cli.model import FAST_KERNELS, KERAS_KERNELS, Kernels
-from captcha_cli.preprocessing import prepare_uint8
 from captcha_cli.spec import spec_for_arch
-from captcha_cli.synthetic import batch_images
 
 ROWS: dict[str, tuple[Kernels, bool]] = {
     "keras": (KERAS_KERNELS, False),
@@ -44,8 +42,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
-    texts, raw = batch_images("noisy", 0, 0, 256, DEFAULT_CHARSET, (4, 6), 200, 60)
-    images = np.stack([prepare_uint8(r, 60, 200, 3, "opencv") for r in raw])
+    texts, images = captchas(256)
     results: dict[str, dict[str, float]] = {}
     for item in args.archs.split(","):
         arch, batch = item.split(":")

@@ -52,6 +52,15 @@ class StepTimer(keras.callbacks.Callback):
         self.times.append(time.perf_counter() - self._start)
 
 
+def captchas(count: int) -> tuple[list[str], np.ndarray]:
+    """`count` generated `noisy` captchas (seed 0): their texts and uint8 images as training sees them."""
+    from captcha_cli.charset import DEFAULT_CHARSET
+    from captcha_cli.preprocessing import prepare_uint8
+
+    texts, raw = batch_images("noisy", 0, 0, count, DEFAULT_CHARSET, (4, 6), 200, 60)
+    return texts, np.stack([prepare_uint8(r, 60, 200, 3, "opencv") for r in raw])
+
+
 # The original trained with tf.keras 2, whose BatchNormalization ran the fused kernel on 4D inputs;
 # its convolutions and Adam are Keras's own.
 ORIGINAL_KERNELS = Kernels(conv=keras.layers.Conv2D)
@@ -149,11 +158,9 @@ def main() -> None:
     parser.add_argument("--xla", action="store_true", help="also time our step compiled by XLA (jit_compile=True)")
     args = parser.parse_args()
     from captcha_cli.charset import DEFAULT_CHARSET
-    from captcha_cli.preprocessing import prepare_uint8
 
     spec = spec_for_arch(args.arch, charset=DEFAULT_CHARSET, max_length=6, loss="softmax")
-    texts, raw = batch_images("noisy", 0, 0, 256, DEFAULT_CHARSET, (4, 6), 200, 60)
-    images = np.stack([prepare_uint8(r, 60, 200, 3, "opencv") for r in raw])
+    texts, images = captchas(256)
     ids = np.array([spec.codec.encode(t) for t in texts], dtype=np.int32)
     ours_spec = spec_for_arch(args.arch, charset=DEFAULT_CHARSET, max_length=6, loss=args.loss)
     runs = {"baseline fit float32": lambda: baseline(spec, images, ids, args.batch_size, args.steps, args.warmup)}
