@@ -93,7 +93,7 @@ def ours(
     """`captcha train`'s step: tf.data from a uint8 array, custom tf.function step, chosen precision,
     the model's own kernels and the fused Adam update; with `xla`, the step is compiled by XLA.
     `kernels` and `fused_adam` swap in Keras's own layers or Adam, for comparisons."""
-    from captcha_cli.batches import training_dataset
+    from captcha_cli.tf_input import training_dataset
 
     keras.mixed_precision.set_dtype_policy(POLICIES[precision])
     model = build_model(spec, kernels)

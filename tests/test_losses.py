@@ -74,3 +74,31 @@ def test_ctc_needs_enough_time_steps() -> None:
 
     with pytest.raises(SpecError, match="CTC needs at least 2 x max_length - 1 = 11 time steps; this model has 7"):
         spec_for_arch("resnet34", loss="ctc")
+
+
+def _tf_reference(spec, ids: np.ndarray, logits: np.ndarray) -> float:
+    """The losses as the tool wrote them with `tf.nn` before they moved to `keras.ops`."""
+    length, classes, steps = spec.max_length, spec.num_classes, spec.output_steps
+    if spec.loss == "softmax":
+        per = tf.nn.sparse_softmax_cross_entropy_with_logits(ids, tf.reshape(logits, (-1, length, classes)))
+    elif spec.loss == "bce":
+        targets = tf.reshape(tf.one_hot(ids, classes), (-1, length * classes))
+        per = tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=logits)
+    else:
+        lengths = tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1)
+        per = tf.nn.ctc_loss(
+            ids, tf.reshape(logits, (-1, steps, classes)), lengths, tf.fill(tf.shape(lengths), steps),
+            logits_time_major=False, blank_index=0,
+        )  # fmt: skip
+    return float(tf.reduce_mean(per))
+
+
+@pytest.mark.parametrize("name", ["softmax", "bce", "ctc"])
+def test_losses_equal_tensorflows_own(name: str) -> None:
+    spec = _spec(name)
+    rng = np.random.default_rng(3)
+    ids = np.array([[1, 2, 3, 0], [3, 3, 0, 0], [2, 1, 1, 3]], dtype=np.int32)
+    logits = rng.normal(0, 2, (3, spec.output_steps * spec.num_classes)).astype(np.float32)
+    got = float(make_loss(spec)(tf.constant(ids), tf.constant(logits)))
+    assert got == pytest.approx(_tf_reference(spec, tf.constant(ids), tf.constant(logits)), rel=1e-5)
+    assert got > 0.5  # random logits: far from a fitted model's loss

@@ -1,8 +1,13 @@
-"""The training losses over the model's outputs: per-position softmax, the original's BCE, or CTC."""
+"""The training losses over the model's outputs: per-position softmax, the original's BCE, or CTC.
+
+Written in `keras.ops`, so they run on any Keras 3 backend (on TensorFlow they are the same ops
+as `tf.nn`'s: `sparse_softmax_cross_entropy_with_logits`, `sigmoid_cross_entropy_with_logits`,
+`ctc_loss`).
+"""
 
 from __future__ import annotations
 
-import tensorflow as tf
+from keras import ops
 
 from captcha_cli.spec import ModelSpec
 
@@ -13,29 +18,21 @@ def make_loss(spec: ModelSpec):
     (the padding class is the CTC blank)."""
     length, classes = spec.max_length, spec.num_classes
 
-    def softmax_loss(ids: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-        logits = tf.reshape(tf.cast(logits, tf.float32), (-1, length, classes))
-        return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=ids, logits=logits))
+    def softmax_loss(ids, logits):
+        logits = ops.reshape(ops.cast(logits, "float32"), (-1, length, classes))
+        return ops.mean(ops.sparse_categorical_crossentropy(ids, logits, from_logits=True))
 
-    def bce_loss(ids: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-        targets = tf.reshape(tf.one_hot(ids, classes), (-1, length * classes))
-        logits = tf.cast(logits, tf.float32)
-        return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=logits))
+    def bce_loss(ids, logits):
+        targets = ops.reshape(ops.one_hot(ids, classes), (-1, length * classes))
+        logits = ops.cast(logits, "float32")
+        return ops.mean(ops.binary_crossentropy(targets, logits, from_logits=True))
 
     steps = spec.output_steps
 
-    def ctc_loss(ids: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-        logits = tf.reshape(tf.cast(logits, tf.float32), (-1, steps, classes))
-        label_length = tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1)
-        logit_length = tf.fill(tf.shape(label_length), steps)
-        per_example = tf.nn.ctc_loss(
-            labels=ids,
-            logits=logits,
-            label_length=label_length,
-            logit_length=logit_length,
-            logits_time_major=False,
-            blank_index=0,
-        )
-        return tf.reduce_mean(per_example)
+    def ctc_loss(ids, logits):
+        logits = ops.reshape(ops.cast(logits, "float32"), (-1, steps, classes))
+        label_length = ops.sum(ops.cast(ops.not_equal(ids, 0), "int32"), axis=1)
+        logit_length = ops.ones_like(label_length) * steps
+        return ops.mean(ops.ctc_loss(ids, logits, label_length, logit_length, mask_index=0))
 
     return {"softmax": softmax_loss, "bce": bce_loss, "ctc": ctc_loss}[spec.loss]

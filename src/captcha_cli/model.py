@@ -1,4 +1,8 @@
-"""THE model module: residual blocks and stacks, the ResNet + BiLSTM captcha model, its description."""
+"""THE model module: residual blocks and stacks, the ResNet + BiLSTM captcha model, its description.
+
+It builds on any Keras 3 backend: the two faster kernels below are TensorFlow ops, imported where
+they run, and on another backend both layers are Keras's own (benchmarks/gpu_train.py runs on JAX).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import layers
 
 from captcha_cli.spec import ModelSpec
@@ -27,12 +30,13 @@ class FusedBatchNormalization(layers.BatchNormalization):
     activations up and back; `FusedBatchNormV3` does the same sums in one op on the compute dtype
     with float32 statistics. The moving statistics use the batch variance with Bessel's correction
     (a factor n/(n-1), n = batch x height x width). Inference, masks, other ranks or axes and
-    `synchronized=True` take Keras's own path.
+    `synchronized=True` take Keras's own path, as does any backend other than TensorFlow.
     """
 
     def call(self, inputs, training=None, mask=None):
         fusable = (
-            training
+            keras.backend.backend() == "tensorflow"
+            and training
             and self.trainable
             and mask is None
             and len(inputs.shape) == 4
@@ -44,6 +48,8 @@ class FusedBatchNormalization(layers.BatchNormalization):
         )
         if not fusable:
             return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf
+
         outputs, mean, variance, _, _, _ = tf.raw_ops.FusedBatchNormV3(
             x=tf.cast(inputs, self.compute_dtype),
             scale=tf.convert_to_tensor(self.gamma),
@@ -66,13 +72,15 @@ class SmallMapConv2D(layers.Conv2D):
 
     The gradient of the kernel is the input's patches (`ExtractImagePatches`, laid out as the kernel's
     height, width and input channels) times the output's gradient, summed over batch and positions.
-    It equals TensorFlow's `Conv2DBackpropFilter` and is used only where that kernel is slow: on a
-    CPU, for output maps of at most `SMALL_MAP_POSITIONS` positions. Elsewhere it is Keras's Conv2D.
+    It equals TensorFlow's `Conv2DBackpropFilter` and is used only where that kernel is slow: on
+    TensorFlow on a CPU, for output maps of at most `SMALL_MAP_POSITIONS` positions. Elsewhere it is Keras's Conv2D.
     """
 
     def convolution_op(self, inputs, kernel):
         if not self._matmul_gradient(inputs):
             return super().convolution_op(inputs, kernel)
+        import tensorflow as tf
+
         strides = [1, *self.strides, 1]
         padding = self.padding.upper()
 
@@ -92,11 +100,16 @@ class SmallMapConv2D(layers.Conv2D):
         return convolve(inputs, tf.convert_to_tensor(kernel))  # a tensor: the gradient goes to the read
 
     def _matmul_gradient(self, inputs) -> bool:
-        """True on a CPU for a plain channels-last convolution with a small, static output map."""
+        """True on TensorFlow and a CPU for a plain channels-last convolution with a small, static
+        output map."""
         shape = tuple(inputs.shape)
-        if None in shape[1:] or self.data_format != "channels_last" or self.groups != 1:
+        if keras.backend.backend() != "tensorflow" or None in shape[1:]:
             return False
-        if any(d != 1 for d in self.dilation_rate) or tf.config.list_physical_devices("GPU"):
+        if self.data_format != "channels_last" or self.groups != 1 or any(d != 1 for d in self.dilation_rate):
+            return False
+        import tensorflow as tf
+
+        if tf.config.list_physical_devices("GPU"):
             return False
         _, height, width, _ = self.compute_output_shape(shape)
         return height * width <= SMALL_MAP_POSITIONS

@@ -22,7 +22,6 @@ import tensorflow as tf
 
 from captcha_cli import __version__
 from captcha_cli.annealing import FLOOR, BudgetAnneal, budget_progress
-from captcha_cli.batches import training_dataset
 from captcha_cli.callbacks import create_callbacks
 from captcha_cli.charset import Codec, charset_from_labels, parse_charset
 from captcha_cli.curves import draw_curves
@@ -42,6 +41,7 @@ from captcha_cli.report import Reporter
 from captcha_cli.runs import Checkpoints, MetricsLog, next_run_dir, read_config, write_config
 from captcha_cli.spec import ModelSpec, TrainConfig, spec_for_arch
 from captcha_cli.synthetic import generate_folder, parse_lengths
+from captcha_cli.tf_input import training_dataset
 
 
 @dataclass
