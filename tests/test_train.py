@@ -146,10 +146,10 @@ def test_resume_refuses_changed_arch_or_charset(runner, trained_run) -> None:
     run, _ = trained_run
     result = invoke(runner, "train", "--resume", run, "--arch", "resnet18")
     assert result.exit_code == 1
-    assert f"Error: cannot resume {run} with --arch resnet18: it was trained as tiny" in result.stderr
+    assert f"Error: cannot resume {run} with --arch resnet18: its model was built with --arch tiny" in result.stderr
     result = invoke(runner, "train", "--resume", run, "--charset", "0-9a-f")
     assert result.exit_code == 1
-    assert "with another charset" in result.stderr
+    assert "with --charset '0123456789abcdef': its model was built with --charset '0123456789'" in result.stderr
 
 
 def test_run_names_auto_number(runner, tmp_path, digits_dir) -> None:

@@ -34,12 +34,12 @@ from captcha_cli.imagecache import ImageCache, build_cache, is_cache, load_cache
 from captcha_cli.labelled import load_labelled
 from captcha_cli.losses import make_loss
 from captcha_cli.model import build_model
-from captcha_cli.modelio import save_model
+from captcha_cli.modelio import resolve_model_path, save_model
 from captcha_cli.optimizers import FusedAdam
 from captcha_cli.precision import apply_precision, detect_precision
 from captcha_cli.report import Reporter
 from captcha_cli.runs import Checkpoints, MetricsLog, next_run_dir, read_config, write_config
-from captcha_cli.spec import ModelSpec, TrainConfig, spec_for_arch
+from captcha_cli.spec import ModelSpec, TrainConfig, load_spec, spec_for_arch
 from captcha_cli.synthetic import generate_folder, parse_lengths
 from captcha_cli.tf_input import training_dataset
 
@@ -74,6 +74,7 @@ class TrainRequest:
     project: Path = Path("runs")
     name: str | None = None
     resume: Path | None = None
+    init: Path | None = None  # a saved model (or run folder) whose weights the new run starts from
     command: list[str] = field(default_factory=list)
 
 
@@ -192,8 +193,15 @@ class Trainer:
         else:  # other workers train in step but write into a scratch folder
             self.run_dir = Path(tempfile.mkdtemp(prefix="captcha-worker-"))
         self.config = request.config
+        if request.init and request.resume:
+            raise TrainingError("--init starts a new run from a model; --resume continues a run: pass one")
+        self.init_path = resolve_model_path(request.init) if request.init else None
+        fixed_spec = load_spec(self.init_path) if self.init_path else None
+        if fixed_spec:
+            self._check_fixed_spec(fixed_spec, f"cannot start from {self.init_path}")
         if saved:
-            self._check_resume_compatible(saved)
+            fixed_spec = ModelSpec.from_dict(saved["spec"])
+            self._check_fixed_spec(fixed_spec, f"cannot resume {request.resume}")
             given = request.max_steps_given
             self.config = dataclasses.replace(
                 TrainConfig(**saved["config"]),
@@ -206,8 +214,7 @@ class Trainer:
             data = DataOptions(**stored)
         source = data.data or synthetic_folder(request.project, data, self.config.seed, self.reporter)
         self.precision = detect_precision(self.config.precision)
-        saved_spec = ModelSpec.from_dict(saved["spec"]) if saved else None
-        self.train_data, self.val_data, self.spec = self._load(source, data, saved_spec)
+        self.train_data, self.val_data, self.spec = self._load(source, data, fixed_spec)
         self.codec = self.spec.codec
         self.train_ids = _encode(self.train_data.labels, self.codec)
         self.val_ids = _encode(self.val_data.labels, self.codec)
@@ -221,6 +228,7 @@ class Trainer:
             "config": dataclasses.asdict(dataclasses.replace(self.config, time_budget_s=None)),
             "data": stored_data,
             "precision": self.precision,
+            "init": str(self.init_path) if self.init_path else None,
         }
         write_config(self.run_dir, self.saved_config)
         spec = self.spec
@@ -239,18 +247,20 @@ class Trainer:
                 "loss": spec.loss,
                 "preprocessing": spec.preprocessing,
                 "resumed": bool(saved),
+                "init": self.saved_config.get("init"),
                 "data": str(source),
             },
         )
 
     def _load(
-        self, source: Path, data: DataOptions, saved_spec: ModelSpec | None
+        self, source: Path, data: DataOptions, fixed_spec: ModelSpec | None
     ) -> tuple[ImageCache, ImageCache, ModelSpec]:
-        """Audit and preprocess the data (or open a cache); resolve the spec from its labels."""
+        """Audit and preprocess the data (or open a cache); resolve the spec from its labels, unless
+        a resumed run or an --init model fixes it."""
         request = self.request
         if is_cache(source):
             cache = load_cache(source)
-            spec = saved_spec or _resolve_spec(request, cache.labels, cache.backend)
+            spec = fixed_spec or _resolve_spec(request, cache.labels, cache.backend)
             if cache.shape != spec.input_shape:
                 raise TrainingError(
                     f"{source}: cache images are {cache.shape}, the model needs {spec.input_shape}",
@@ -258,8 +268,8 @@ class Trainer:
                 )
             train, val = _split_cache(cache, self.config)
             return train, val, spec
-        if saved_spec:
-            charset, max_length = saved_spec.charset, saved_spec.max_length
+        if fixed_spec:
+            charset, max_length = fixed_spec.charset, fixed_spec.max_length
         else:
             charset = None if request.charset in (None, "auto") else parse_charset(request.charset)
             max_length = request.max_length
@@ -281,7 +291,7 @@ class Trainer:
                 + ", ".join(f"{row['problem']}: {row['count']}" for row in rows)
             )
         labels = [s.label for s in labelled.train + labelled.val]
-        spec = saved_spec or _resolve_spec(request, labels, request.spec_overrides.get("preprocessing", "opencv"))
+        spec = fixed_spec or _resolve_spec(request, labels, request.spec_overrides.get("preprocessing", "opencv"))
         with self.reporter.progress("Preprocessing", len(labels)) as bar:
             train, bad_train = build_cache(labelled.train, spec.input_shape, spec.preprocessing, bar.advance)
             val, bad_val = build_cache(labelled.val, spec.input_shape, spec.preprocessing, bar.advance)
@@ -292,19 +302,32 @@ class Trainer:
             self.reporter.info(f"Left out {len(bad):,} more files that failed to decode.")
         return train, val, spec
 
-    def _check_resume_compatible(self, saved: dict) -> None:
-        spec = ModelSpec.from_dict(saved["spec"])
-        asked_charset = self.request.charset
-        if self.request.arch_given and self.request.arch != spec.arch:
-            raise TrainingError(
-                f"cannot resume {self.request.resume} with --arch {self.request.arch}: it was trained as {spec.arch}",
-                hint="start a new run instead",
-            )
-        if asked_charset not in (None, "auto") and parse_charset(asked_charset) != spec.charset:
-            raise TrainingError(
-                f"cannot resume {self.request.resume} with another charset: it was trained with {spec.charset!r}",
-                hint="start a new run instead",
-            )
+    def _check_fixed_spec(self, spec: ModelSpec, refusal: str) -> None:
+        """A resumed run or an --init model fixes the model: options that ask for another one fail."""
+        request = self.request
+        asked = {
+            "--arch": request.arch if request.arch_given else None,
+            "--charset": None if request.charset in (None, "auto") else parse_charset(request.charset),
+            "--max-length": request.max_length,
+            "--height": request.spec_overrides.get("height"),
+            "--width": request.spec_overrides.get("width"),
+            "--loss": request.spec_overrides.get("loss"),
+        }
+        fixed = {
+            "--arch": spec.arch,
+            "--charset": spec.charset,
+            "--max-length": spec.max_length,
+            "--height": spec.height,
+            "--width": spec.width,
+            "--loss": spec.loss,
+        }
+        for option, value in asked.items():
+            if value is not None and value != fixed[option]:
+                show = repr if option == "--charset" else str
+                raise TrainingError(
+                    f"{refusal} with {option} {show(value)}: its model was built with {option} {show(fixed[option])}",
+                    hint=f"drop {option}, or train a new model without --init/--resume",
+                )
 
     def build(self) -> None:
         strategy = self.strategy
@@ -338,6 +361,8 @@ class Trainer:
         latest = Checkpoints.latest_in(self.request.resume / "checkpoints") if self.request.resume else None
         for callback in self.callbacks:
             callback.on_train_begin()
+        if self.init_path:
+            self._load_init_weights()
         if latest:
             state = Checkpoints.load(latest.path, self.model, self.optimizer)
             self.step, self.best = state["step"], state["best"]
@@ -377,6 +402,14 @@ class Trainer:
 
         self.train_step, self.predict_step = train_step, predict_step
         self.writer = tf.summary.create_file_writer(str(self.run_dir / "logs"))
+
+    def _load_init_weights(self) -> None:
+        """Start from the --init model's weights (the optimizer starts fresh)."""
+        try:
+            self.model.load_weights(self.init_path)
+        except Exception as exc:  # Keras raises many kinds for a damaged or mismatched archive
+            raise TrainingError(f"{self.init_path}: cannot load its weights ({type(exc).__name__}: {exc})") from exc
+        self.reporter.info(f"Starting from the weights of {self.init_path}.")
 
     def learning_rate(self) -> float:
         return float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))

@@ -28,6 +28,17 @@ from captcha_cli.spec import ARCH_PRESETS, PRESET_TRAINING, TrainConfig, train_c
 DEFAULTS = TrainConfig()
 
 
+def _init_arch(init: Path | None) -> str | None:
+    """The architecture of the --init model, whose preset recipe the run then follows."""
+    if init is None:
+        return None
+    runtime.import_tensorflow()
+    from captcha_cli.modelio import resolve_model_path
+    from captcha_cli.spec import load_spec
+
+    return load_spec(resolve_model_path(init)).arch
+
+
 def _default(field: str, shown: str) -> str:
     """`Default: off (small: on).`: the report's default, then each preset's recommendation."""
     presets = [
@@ -129,6 +140,14 @@ def train(
     project: Annotated[Path, typer.Option("--project", help="Folder of run folders.")] = Path("runs"),
     name: Annotated[str | None, typer.Option("--name", help="Run folder name (default exp, exp2, ...).")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue a run folder where it stopped.")] = None,
+    init: Annotated[
+        Path | None,
+        typer.Option(
+            "--init",
+            help="Start from a saved model's weights (.keras file or run folder) to fine-tune it on DATA. "
+            "The model fixes the architecture, charset, input size, loss and preprocessing.",
+        ),
+    ] = None,
     quiet: QuietOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
@@ -145,8 +164,9 @@ def train(
         parse_charset(charset)
     if synthetic_style not in STYLES:
         raise typer.BadParameter(f"choose one of {', '.join(STYLES)}", param_hint="--synthetic-style")
+    recipe_arch = arch or _init_arch(init) or "resnet34"
     config = train_config_for(
-        arch or "resnet34",
+        recipe_arch,
         learning_rate=lr,
         batch_size=batch_size,
         max_steps=max_steps or DEFAULTS.max_steps,
@@ -180,7 +200,7 @@ def train(
             synthetic_style=synthetic_style,
             synthetic_count=synthetic_count,
         ),
-        arch=arch or "resnet34",
+        arch=recipe_arch,
         arch_given=arch is not None,
         max_steps_given=max_steps is not None,
         charset=charset,
@@ -189,6 +209,7 @@ def train(
         project=project,
         name=name,
         resume=resume,
+        init=init,
         command=["captcha", *sys.argv[1:]],
     )
     result = run_training(request, ui.training_reporter(not (quiet or json_output)))
