@@ -77,4 +77,5 @@ def test_init_refuses_labels_outside_the_models_charset(runner, trained_run, tmp
     result = invoke(runner, "train", letters, "--init", run, "--project", tmp_path / "runs", "--quiet")
     assert result.exit_code == 1, result.output
     assert "characters outside" in result.stderr  # the audit's table: the model reads digits only
+    assert "--init or" in result.stderr  # its advice: --charset cannot widen a given model's
     assert f"Error: {letters}: 8 invalid files; nothing was trained" in result.stderr

@@ -34,8 +34,10 @@ ADVICE = {
     "image too large": "resize it; over PIL's decompression-bomb limit",
     "no label": "name it LABEL-xxx.png, list it in labels.csv, or pass --label-pattern",
     "empty label": "name it LABEL-xxx.png or fix its manifest row",
-    "characters outside the charset": "widen --charset, or --ignore-case",
-    "label too long": "raise --max-length",
+    "characters outside the charset": "widen --charset, or --ignore-case; a model given to --init or "
+    "--resume reads only its own charset: --skip-invalid leaves these out",
+    "label too long": "raise --max-length; a model given to --init or --resume keeps its own: "
+    "--skip-invalid leaves these out",
     "manifest entry without a file": "fix the manifest or restore the file",
     "duplicate across train/validation": "remove one copy; identical images inflate accuracy",
     "undecodable image": "re-download or delete the file",
