@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from captcha_cli.datasets import Sample, audit_folder, label_from_name, split
-from captcha_cli.errors import DatasetError
+from captcha_cli.errors import DatasetError, ImageError
 from captcha_cli.imagecache import build_cache, load_cache
 from captcha_cli.labelled import load_labelled
 from captcha_cli.synthetic import sample
@@ -159,3 +159,30 @@ def test_cache_round_trip(tmp_path) -> None:
     assert loaded.labels == [s.label for s in audit.samples]
     assert set(np.unique(loaded.images)) - {0, 255}  # resized after normalization: grays at edges
     assert not (tmp_path / ".cache.tmp").exists()
+
+
+def test_cache_on_disk_drops_images_that_fail_to_decode(tmp_path, monkeypatch) -> None:
+    import captcha_cli.imagecache as imagecache
+
+    for i in range(7):
+        write_png(tmp_path / "data" / f"ab{i}0-x.png", i)
+    audit = audit_folder(tmp_path / "data")
+    in_memory, _ = build_cache(audit.samples, (30, 100, 3), "opencv")
+    broken = {audit.samples[1].path, audit.samples[4].path}
+    decode = imagecache.load_for_model
+
+    def failing(path, *args):
+        if path in broken:
+            raise ImageError(f"{path}: cannot decode")
+        return decode(path, *args)
+
+    monkeypatch.setattr(imagecache, "load_for_model", failing)
+    monkeypatch.setattr(imagecache, "KEEP_BLOCK", 2)  # several blocks even for five images
+    cache, failed = build_cache(audit.samples, (30, 100, 3), "opencv", out_dir=tmp_path / "cache")
+    assert sorted(p.path for p in failed) == sorted(broken)
+    loaded = load_cache(tmp_path / "cache")
+    kept = [0, 2, 3, 5, 6]
+    assert isinstance(loaded.images, np.memmap) and loaded.images.shape == (5, 30, 100, 3)
+    np.testing.assert_array_equal(loaded.images, in_memory.images[kept])
+    assert loaded.labels == [audit.samples[i].label for i in kept]
+    assert sorted(f.name for f in (tmp_path / "cache").iterdir()) == ["cache.json", "images.npy"]

@@ -20,6 +20,7 @@ from captcha_cli.preprocessing import load_for_model
 CACHE_META = "cache.json"
 CACHE_IMAGES = "images.npy"
 CACHE_VERSION = 1
+KEEP_BLOCK = 1024  # rows copied at a time when failed images are dropped from a memory-mapped cache
 
 
 @dataclass
@@ -98,7 +99,7 @@ def build_cache(
                 progress(done)
     keep = [i for i in range(len(samples)) if i not in failed]
     if failed:
-        images = images[keep]
+        images = _kept_rows(images, keep, tmp_dir)
     cache = ImageCache(
         np.asarray(images),
         [samples[i].label for i in keep],
@@ -107,10 +108,7 @@ def build_cache(
         backend,
     )
     if out_dir is not None:
-        if failed:
-            np.save(tmp_dir / CACHE_IMAGES, cache.images)
-        elif isinstance(images, np.memmap):
-            images.flush()
+        images.flush()
         meta = {
             "version": CACHE_VERSION,
             "backend": backend,
@@ -125,6 +123,20 @@ def build_cache(
         tmp_dir.rename(out_dir)
         cache = load_cache(out_dir)
     return cache, list(failed.values())
+
+
+def _kept_rows(images: np.ndarray, keep: list[int], tmp_dir: Path | None) -> np.ndarray:
+    """The rows in `keep`. A memory-mapped cache is copied a block at a time into a new file that
+    replaces the old one, so a cache larger than memory never has to fit in it."""
+    if tmp_dir is None:
+        return images[keep]
+    kept_path = tmp_dir / f"kept-{CACHE_IMAGES}"
+    kept = np.lib.format.open_memmap(kept_path, mode="w+", dtype=images.dtype, shape=(len(keep), *images.shape[1:]))
+    for start in range(0, len(keep), KEEP_BLOCK):
+        kept[start : start + KEEP_BLOCK] = images[keep[start : start + KEEP_BLOCK]]
+    kept.flush()
+    os.replace(kept_path, tmp_dir / CACHE_IMAGES)
+    return kept
 
 
 def is_cache(path: Path) -> bool:
