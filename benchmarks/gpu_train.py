@@ -29,6 +29,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from generated import captchas
 
 from captcha_cli.batches import batch_stream
 from captcha_cli.charset import DEFAULT_CHARSET
@@ -36,26 +37,18 @@ from captcha_cli.decoding import accuracy, decode_logits
 from captcha_cli.losses import make_loss
 from captcha_cli.model import build_model
 from captcha_cli.precision import POLICIES
-from captcha_cli.preprocessing import prepare_uint8
 from captcha_cli.spec import ModelSpec, TrainConfig, spec_for_arch
-from captcha_cli.synthetic import batch_images
 
 CHUNK = 250  # captchas per generating task
 MAX_ROUNDS = 10**5  # more than any budget allows: the time limit ends training
 
 
-def _generate_chunk(task: tuple[int, int, int]) -> tuple[list[str], np.ndarray]:
-    seed, start, count = task
-    texts, raw = batch_images("noisy", seed, start, count, DEFAULT_CHARSET, (4, 6), 200, 60)
-    return texts, np.stack([prepare_uint8(r, 60, 200, 3, "opencv") for r in raw])
-
-
 def noisy_captchas(seed: int, count: int, spec: ModelSpec) -> tuple[np.ndarray, np.ndarray]:
     """`captcha generate --style noisy --seed SEED --count COUNT`'s captchas, preprocessed, as
     (uint8 images, label ids), made in parallel."""
-    tasks = [(seed, start, min(CHUNK, count - start)) for start in range(0, count, CHUNK)]
+    tasks = [(min(CHUNK, count - start), seed, start) for start in range(0, count, CHUNK)]
     with multiprocessing.get_context("spawn").Pool() as pool:
-        parts = pool.map(_generate_chunk, tasks)
+        parts = pool.starmap(captchas, tasks)
     texts = [t for part_texts, _ in parts for t in part_texts]
     ids = np.array([spec.codec.encode(t) for t in texts], dtype=np.int32)
     return np.concatenate([images for _, images in parts]), ids

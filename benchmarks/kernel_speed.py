@@ -21,7 +21,8 @@ import json
 import statistics
 
 import numpy as np
-from train_speed import captchas, keras, ours  # also imports TensorFlow quietly
+from generated import captchas
+from train_speed import keras, ours  # also imports TensorFlow quietly
 
 from captcha_cli.charset import DEFAULT_CHARSET
 from captcha_cli.model import FAST_KERNELS, KERAS_KERNELS, Kernels

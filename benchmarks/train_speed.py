@@ -23,6 +23,7 @@ import statistics
 import time
 
 import numpy as np
+from generated import captchas
 
 from captcha_cli import runtime
 
@@ -36,7 +37,6 @@ from captcha_cli.losses import make_loss  # noqa: E402
 from captcha_cli.model import FAST_KERNELS, Kernels, build_model, layer_macs  # noqa: E402
 from captcha_cli.precision import POLICIES  # noqa: E402
 from captcha_cli.spec import TrainConfig, spec_for_arch  # noqa: E402
-from captcha_cli.synthetic import batch_images  # noqa: E402
 from captcha_cli.training import make_optimizer  # noqa: E402
 
 
@@ -50,15 +50,6 @@ class StepTimer(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None) -> None:
         self.times.append(time.perf_counter() - self._start)
-
-
-def captchas(count: int) -> tuple[list[str], np.ndarray]:
-    """`count` generated `noisy` captchas (seed 0): their texts and uint8 images as training sees them."""
-    from captcha_cli.charset import DEFAULT_CHARSET
-    from captcha_cli.preprocessing import prepare_uint8
-
-    texts, raw = batch_images("noisy", 0, 0, count, DEFAULT_CHARSET, (4, 6), 200, 60)
-    return texts, np.stack([prepare_uint8(r, 60, 200, 3, "opencv") for r in raw])
 
 
 # The original trained with tf.keras 2, whose BatchNormalization ran the fused kernel on 4D inputs;
