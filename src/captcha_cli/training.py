@@ -313,19 +313,12 @@ class Trainer:
             "--width": request.spec_overrides.get("width"),
             "--loss": request.spec_overrides.get("loss"),
         }
-        fixed = {
-            "--arch": spec.arch,
-            "--charset": spec.charset,
-            "--max-length": spec.max_length,
-            "--height": spec.height,
-            "--width": spec.width,
-            "--loss": spec.loss,
-        }
         for option, value in asked.items():
-            if value is not None and value != fixed[option]:
+            built = getattr(spec, option.removeprefix("--").replace("-", "_"))  # --max-length: max_length
+            if value is not None and value != built:
                 show = repr if option == "--charset" else str
                 raise TrainingError(
-                    f"{refusal} with {option} {show(value)}: its model was built with {option} {show(fixed[option])}",
+                    f"{refusal} with {option} {show(value)}: its model was built with {option} {show(built)}",
                     hint=f"drop {option}, or train a new model without --init/--resume",
                 )
 
