@@ -58,6 +58,7 @@ def test_init_refuses_another_model_or_a_resume(runner, trained_run, digits_dir,
     cases = [
         (["--arch", "resnet18"], f"{refusal} --arch resnet18: its model was built with --arch tiny"),
         (["--height", "40"], f"{refusal} --height 40: its model was built with --height 32"),
+        (["--backend", "none"], f"{refusal} --backend none: its model was built with --backend opencv"),
         (["--resume", run], "--init starts a new run from a model; --resume continues a run: pass one"),
     ]
     for extra, message in cases:
@@ -79,3 +80,16 @@ def test_init_refuses_labels_outside_the_models_charset(runner, trained_run, tmp
     assert "characters outside" in result.stderr  # the audit's table: the model reads digits only
     assert "--init or" in result.stderr  # its advice: --charset cannot widen a given model's
     assert f"Error: {letters}: 8 invalid files; nothing was trained" in result.stderr
+
+
+def test_init_refuses_a_cache_of_another_preprocessing(runner, trained_run, digits_dir, tmp_path) -> None:
+    run, _ = trained_run
+    cache = tmp_path / "cache"
+    made = invoke(runner, "preprocess", digits_dir, "--cache", cache, "--backend", "none", "--quiet")
+    assert made.exit_code == 0, made.output
+    result = invoke(runner, "train", cache, "--init", run, "--project", tmp_path / "runs", "--quiet")
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(
+        f"Error: {cache}: cache images were preprocessed with --backend none, the model with --backend opencv"
+    )
+    assert not (tmp_path / "runs").exists()

@@ -37,9 +37,10 @@ from captcha_cli.model import build_model
 from captcha_cli.modelio import resolve_model_path, save_model
 from captcha_cli.optimizers import FusedAdam
 from captcha_cli.precision import apply_precision, detect_precision
+from captcha_cli.preprocessing import resolve_backend
 from captcha_cli.report import Reporter
 from captcha_cli.runs import Checkpoints, MetricsLog, next_run_dir, read_config, write_config
-from captcha_cli.spec import ModelSpec, TrainConfig, load_spec, spec_for_arch
+from captcha_cli.spec import ARCH_PRESETS, ModelSpec, TrainConfig, load_spec, spec_for_arch
 from captcha_cli.synthetic import generate_folder, parse_lengths
 from captcha_cli.tf_input import training_dataset
 
@@ -143,6 +144,12 @@ def _resolve_spec(request: TrainRequest, labels: list[str], backend: str) -> Mod
     max_length = request.max_length or max(len(label) for label in labels)
     overrides = {k: v for k, v in request.spec_overrides.items() if k != "preprocessing"}
     return spec_for_arch(request.arch, charset=charset, max_length=max_length, preprocessing=backend, **overrides)
+
+
+def _chosen_backend(request: TrainRequest) -> str:
+    """--backend when given, else the preset's (`small`: none), else the report's (`auto`)."""
+    given = request.spec_overrides.get("preprocessing")
+    return given or ARCH_PRESETS.get(request.arch, {}).get("preprocessing") or resolve_backend("auto")
 
 
 def _encode(labels: list[str], codec: Codec) -> np.ndarray:
@@ -260,6 +267,14 @@ class Trainer:
         request = self.request
         if is_cache(source):
             cache = load_cache(source)
+            wanted = fixed_spec.preprocessing if fixed_spec else request.spec_overrides.get("preprocessing")
+            if wanted and cache.backend != wanted:
+                whose = "the model with" if fixed_spec else "training asks for"
+                raise TrainingError(
+                    f"{source}: cache images were preprocessed with --backend {cache.backend}, "
+                    f"{whose} --backend {wanted}",
+                    hint=f"rebuild it with `captcha preprocess DATA --cache DIR --backend {wanted}`",
+                )
             spec = fixed_spec or _resolve_spec(request, cache.labels, cache.backend)
             if cache.shape != spec.input_shape:
                 raise TrainingError(
@@ -291,7 +306,7 @@ class Trainer:
                 + ", ".join(f"{row['problem']}: {row['count']}" for row in rows)
             )
         labels = [s.label for s in labelled.train + labelled.val]
-        spec = fixed_spec or _resolve_spec(request, labels, request.spec_overrides.get("preprocessing", "opencv"))
+        spec = fixed_spec or _resolve_spec(request, labels, _chosen_backend(request))
         with self.reporter.progress("Preprocessing", len(labels)) as bar:
             train, bad_train = build_cache(labelled.train, spec.input_shape, spec.preprocessing, bar.advance)
             val, bad_val = build_cache(labelled.val, spec.input_shape, spec.preprocessing, bar.advance)
@@ -305,16 +320,18 @@ class Trainer:
     def _check_fixed_spec(self, spec: ModelSpec, refusal: str) -> None:
         """A resumed run or an --init model fixes the model: options that ask for another one fail."""
         request = self.request
-        asked = {
-            "--arch": request.arch if request.arch_given else None,
-            "--charset": None if request.charset in (None, "auto") else parse_charset(request.charset),
-            "--max-length": request.max_length,
-            "--height": request.spec_overrides.get("height"),
-            "--width": request.spec_overrides.get("width"),
-            "--loss": request.spec_overrides.get("loss"),
+        overrides = request.spec_overrides
+        asked = {  # option: (its spec attribute, the value asked for)
+            "--arch": ("arch", request.arch if request.arch_given else None),
+            "--charset": ("charset", None if request.charset in (None, "auto") else parse_charset(request.charset)),
+            "--max-length": ("max_length", request.max_length),
+            "--height": ("height", overrides.get("height")),
+            "--width": ("width", overrides.get("width")),
+            "--loss": ("loss", overrides.get("loss")),
+            "--backend": ("preprocessing", overrides.get("preprocessing")),
         }
-        for option, value in asked.items():
-            built = getattr(spec, option.removeprefix("--").replace("-", "_"))  # --max-length: max_length
+        for option, (attribute, value) in asked.items():
+            built = getattr(spec, attribute)
             if value is not None and value != built:
                 show = repr if option == "--charset" else str
                 raise TrainingError(

@@ -10,7 +10,6 @@ import typer
 
 from captcha_cli import runtime, ui
 from captcha_cli.cli.common import (
-    BackendOpt,
     CharsetOpt,
     HeightOpt,
     IgnoreCaseOpt,
@@ -125,7 +124,20 @@ def train(
     max_length: MaxLengthOpt = None,
     height: HeightOpt = None,
     width: WidthOpt = None,
-    backend: BackendOpt = "auto",
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            "--backend",
+            help="Normalization: auto (OpenCV, else PIL), opencv, pil or none. Default: auto ("
+            + ", ".join(
+                f"{arch}: {preset['preprocessing']}"
+                for arch, preset in ARCH_PRESETS.items()
+                if "preprocessing" in preset
+            )
+            + ").",
+            show_default=False,
+        ),
+    ] = None,
     val_split: Annotated[float, typer.Option("--val-split", help="Validation fraction.")] = DEFAULTS.val_split,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the split, data order and init.")] = DEFAULTS.seed,
     label_pattern: LabelPatternOpt = None,
@@ -185,7 +197,10 @@ def train(
         time_budget_s=parse_duration(time_budget) if time_budget else None,
     )
     overrides = spec_overrides(None, None, height, width)
-    overrides.update(preprocessing=resolve_backend(backend), **({"loss": loss} if loss else {}))
+    if backend:
+        overrides["preprocessing"] = resolve_backend(backend)
+    if loss:
+        overrides["loss"] = loss
     runtime.import_tensorflow()
     from captcha_cli.training import DataOptions, TrainRequest, run_training
 
