@@ -302,6 +302,27 @@ def test_small_preset_reads_raw_images_unless_told(runner, tmp_path, digits_dir,
     assert tiny["spec"]["preprocessing"] == "opencv"  # the report's models keep the report's normalization
 
 
+def test_small_preset_on_a_cache_of_the_reports_preprocessing(runner, tmp_path, digits_dir) -> None:
+    """A cache keeps its preprocessing, with a note that `small` trains better raw; --backend none
+    asked for with that cache is refused."""
+    cache = tmp_path / "cache"
+    made = invoke(runner, "preprocess", digits_dir, "--cache", cache, "--height", "32", "--width", "128", "--quiet")
+    assert made.exit_code == 0, made.output
+    swap = {"tiny": "small", "64": "128"}
+    small = [swap.get(a, a) for a in TINY_TRAIN if a != "--quiet"]  # the note is not for --quiet runs
+    small += ["--max-steps", "1", "--val-every", "1", "--project", tmp_path]
+    result = invoke(runner, "train", cache, *small, "--name", "cached")
+    assert result.exit_code == 0, result.output
+    assert f"{cache} was preprocessed with --backend opencv; the small preset reads far better" in result.output
+    assert json.loads((tmp_path / "cached" / "config.json").read_text())["spec"]["preprocessing"] == "opencv"
+    refused = invoke(runner, "train", cache, *small, "--backend", "none", "--name", "refused")
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith(
+        f"Error: {cache}: cache images were preprocessed with --backend opencv, training asks for --backend none"
+    )
+    assert not (tmp_path / "refused").exists()
+
+
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path, digits_dir) -> None:
     argv = [
         "train",

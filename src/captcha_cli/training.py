@@ -275,6 +275,12 @@ class Trainer:
                     f"{whose} --backend {wanted}",
                     hint=f"rebuild it with `captcha preprocess DATA --cache DIR --backend {wanted}`",
                 )
+            measured = ARCH_PRESETS.get(request.arch, {}).get("preprocessing")
+            if not wanted and measured and cache.backend != measured:
+                self.reporter.info(
+                    f"{source} was preprocessed with --backend {cache.backend}; the {request.arch} preset "
+                    f"reads far better trained on --backend {measured} (benchmarks/RESULTS.md)"
+                )
             spec = fixed_spec or _resolve_spec(request, cache.labels, cache.backend)
             if cache.shape != spec.input_shape:
                 raise TrainingError(
