@@ -193,6 +193,11 @@ def spec_for_arch(arch: str, **overrides: Any) -> ModelSpec:
     return ModelSpec(arch=arch, **{**ARCH_PRESETS[arch], **overrides})
 
 
+def preset_preprocessing(arch: str) -> str | None:
+    """The preprocessing a preset was measured best with, where it names one (`small`: none)."""
+    return ARCH_PRESETS.get(arch, {}).get("preprocessing")
+
+
 def spec_path_for(model_path: Path) -> Path:
     """Where the spec of a saved model lives: `best.keras` -> `best.spec.json`."""
     return model_path.with_name(model_path.name.rsplit(".", 1)[0] + ".spec.json")

@@ -40,7 +40,7 @@ from captcha_cli.precision import apply_precision, detect_precision
 from captcha_cli.preprocessing import resolve_backend
 from captcha_cli.report import Reporter
 from captcha_cli.runs import Checkpoints, MetricsLog, next_run_dir, read_config, write_config
-from captcha_cli.spec import ARCH_PRESETS, ModelSpec, TrainConfig, load_spec, spec_for_arch
+from captcha_cli.spec import ModelSpec, TrainConfig, load_spec, preset_preprocessing, spec_for_arch
 from captcha_cli.synthetic import generate_folder, parse_lengths
 from captcha_cli.tf_input import training_dataset
 
@@ -149,7 +149,7 @@ def _resolve_spec(request: TrainRequest, labels: list[str], backend: str) -> Mod
 def _chosen_backend(request: TrainRequest) -> str:
     """--backend when given, else the preset's (`small`: none), else the report's (`auto`)."""
     given = request.spec_overrides.get("preprocessing")
-    return given or ARCH_PRESETS.get(request.arch, {}).get("preprocessing") or resolve_backend("auto")
+    return given or preset_preprocessing(request.arch) or resolve_backend("auto")
 
 
 def _encode(labels: list[str], codec: Codec) -> np.ndarray:
@@ -275,7 +275,7 @@ class Trainer:
                     f"{whose} --backend {wanted}",
                     hint=f"rebuild it with `captcha preprocess DATA --cache DIR --backend {wanted}`",
                 )
-            measured = ARCH_PRESETS.get(request.arch, {}).get("preprocessing")
+            measured = preset_preprocessing(request.arch)
             if not wanted and measured and cache.backend != measured:
                 self.reporter.info(
                     f"{source} was preprocessed with --backend {cache.backend}; the {request.arch} preset "

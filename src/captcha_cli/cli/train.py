@@ -22,7 +22,7 @@ from captcha_cli.cli.common import (
     handle_errors,
     spec_overrides,
 )
-from captcha_cli.spec import ARCH_PRESETS, PRESET_TRAINING, TrainConfig, train_config_for
+from captcha_cli.spec import ARCH_PRESETS, PRESET_TRAINING, TrainConfig, preset_preprocessing, train_config_for
 
 DEFAULTS = TrainConfig()
 
@@ -129,11 +129,7 @@ def train(
         typer.Option(
             "--backend",
             help="Normalization: auto (OpenCV, else PIL), opencv, pil or none. Default: auto ("
-            + ", ".join(
-                f"{arch}: {preset['preprocessing']}"
-                for arch, preset in ARCH_PRESETS.items()
-                if "preprocessing" in preset
-            )
+            + ", ".join(f"{arch}: {preset_preprocessing(arch)}" for arch in ARCH_PRESETS if preset_preprocessing(arch))
             + ").",
             show_default=False,
         ),
