@@ -46,7 +46,7 @@ MAX_ROUNDS = 10**5  # more than any budget allows: the time limit ends training
 def noisy_captchas(seed: int, count: int, spec: ModelSpec) -> tuple[np.ndarray, np.ndarray]:
     """`captcha generate --style noisy --seed SEED --count COUNT`'s captchas, preprocessed, as
     (uint8 images, label ids), made in parallel."""
-    tasks = [(min(CHUNK, count - start), seed, start) for start in range(0, count, CHUNK)]
+    tasks = [(min(CHUNK, count - start), seed, start, spec.preprocessing) for start in range(0, count, CHUNK)]
     with multiprocessing.get_context("spawn").Pool() as pool:
         parts = pool.starmap(captchas, tasks)
     texts = [t for part_texts, _ in parts for t in part_texts]
