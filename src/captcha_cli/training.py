@@ -267,21 +267,21 @@ class Trainer:
         request = self.request
         if is_cache(source):
             cache = load_cache(source)
-            wanted = fixed_spec.preprocessing if fixed_spec else request.spec_overrides.get("preprocessing")
-            if wanted and cache.backend != wanted:
+            given = request.spec_overrides.get("preprocessing")
+            spec = fixed_spec or _resolve_spec(request, cache.labels, given or cache.backend)
+            if cache.backend != spec.preprocessing:
                 whose = "the model with" if fixed_spec else "training asks for"
                 raise TrainingError(
                     f"{source}: cache images were preprocessed with --backend {cache.backend}, "
-                    f"{whose} --backend {wanted}",
-                    hint=f"rebuild it with `captcha preprocess DATA --cache DIR --backend {wanted}`",
+                    f"{whose} --backend {spec.preprocessing}",
+                    hint=f"rebuild it with `captcha preprocess DATA --cache DIR --backend {spec.preprocessing}`",
                 )
             measured = preset_preprocessing(request.arch)
-            if not wanted and measured and cache.backend != measured:
+            if not (fixed_spec or given) and measured and cache.backend != measured:
                 self.reporter.info(
                     f"{source} was preprocessed with --backend {cache.backend}; the {request.arch} preset "
                     f"reads far better trained on --backend {measured} (benchmarks/RESULTS.md)"
                 )
-            spec = fixed_spec or _resolve_spec(request, cache.labels, cache.backend)
             if cache.shape != spec.input_shape:
                 raise TrainingError(
                     f"{source}: cache images are {cache.shape}, the model needs {spec.input_shape}",
