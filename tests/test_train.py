@@ -288,10 +288,14 @@ def test_ctc_loss_trains_and_reads(runner, tmp_path, digits_dir) -> None:
     assert len(prediction.text) <= 4 and 0.0 <= prediction.confidence <= 1.0
 
 
+# One step of the `small` preset at 32x128 (8 time steps for 4 characters), otherwise TINY_TRAIN.
+SMALL_ONE_STEP = [{"tiny": "small", "64": "128"}.get(a, a) for a in TINY_TRAIN if a != "--quiet"]
+SMALL_ONE_STEP += ["--max-steps", "1", "--val-every", "1"]
+
+
 def test_small_preset_reads_raw_images_unless_told(runner, tmp_path, digits_dir, trained_run) -> None:
     """The `small` preset trains on unnormalized images (measured better); --backend still wins."""
-    swap = {"tiny": "small", "64": "128"}  # --width 128: 8 time steps for 4 characters
-    small = [swap.get(a, a) for a in TINY_TRAIN] + ["--max-steps", "1", "--val-every", "1"]
+    small = [*SMALL_ONE_STEP, "--quiet"]
     for name, extra, expected in [("raw", [], "none"), ("report", ["--backend", "opencv"], "opencv")]:
         result = invoke(runner, "train", digits_dir, *small, *extra, "--project", tmp_path, "--name", name)
         assert result.exit_code == 0, result.output
@@ -308,9 +312,7 @@ def test_small_preset_on_a_cache_of_the_reports_preprocessing(runner, tmp_path, 
     cache = tmp_path / "cache"
     made = invoke(runner, "preprocess", digits_dir, "--cache", cache, "--height", "32", "--width", "128", "--quiet")
     assert made.exit_code == 0, made.output
-    swap = {"tiny": "small", "64": "128"}
-    small = [swap.get(a, a) for a in TINY_TRAIN if a != "--quiet"]  # the note is not for --quiet runs
-    small += ["--max-steps", "1", "--val-every", "1", "--project", tmp_path]
+    small = [*SMALL_ONE_STEP, "--project", tmp_path]  # not --quiet: the note is not for quiet runs
     result = invoke(runner, "train", cache, *small, "--name", "cached")
     assert result.exit_code == 0, result.output
     assert f"{cache} was preprocessed with --backend opencv; the small preset reads far better" in result.output
