@@ -43,6 +43,22 @@ def test_generate_same_seed_same_files(runner, tmp_path, style) -> None:
     assert again == {**again, "written": 0, "existing": 5}
 
 
+def test_seeded_captcha_library_repeats_and_restores_secrets() -> None:
+    import captcha.image as library
+
+    from captcha_cli.synthetic import seeded_captcha_library
+
+    original = library.secrets
+    draws = []
+    for _ in range(2):
+        with seeded_captcha_library(4) as seeded:
+            draws.append([seeded.random_color(0, 255) for _ in range(3)])
+    assert draws[0] == draws[1] and len(set(draws[0])) == 3
+    with pytest.raises(RuntimeError), seeded_captcha_library(4):
+        raise RuntimeError("drawing failed")
+    assert library.secrets is original
+
+
 def test_generate_size_and_bad_options(runner, tmp_path) -> None:
     invoke_json(runner, "generate", tmp_path / "s", "-n", "2", "--width", "120", "--height", "40")
     assert {Image.open(p).size for p in (tmp_path / "s").glob("*.png")} == {(120, 40)}

@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import io
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
@@ -127,16 +129,23 @@ class _SeededSecrets(random.Random):
         return self.getrandbits(k)
 
 
-def render_simple(text: str, rng: np.random.Generator, width: int = 200, height: int = 60) -> Image.Image:
-    """A captcha drawn by the `captcha` library's ImageCaptcha (it ships its own font)."""
+@contextmanager
+def seeded_captcha_library(seed: int) -> Iterator[ModuleType]:
+    """The `captcha` library's image module, drawing from `seed` instead of `secrets` until exit."""
     import captcha.image as library
 
     original = library.secrets
-    library.secrets = _SeededSecrets(int(rng.integers(0, 2**63)))
+    library.secrets = _SeededSecrets(seed)
     try:
-        return library.ImageCaptcha(width=width, height=height).generate_image(text).convert("RGB")
+        yield library
     finally:
         library.secrets = original
+
+
+def render_simple(text: str, rng: np.random.Generator, width: int = 200, height: int = 60) -> Image.Image:
+    """A captcha drawn by the `captcha` library's ImageCaptcha (it ships its own font)."""
+    with seeded_captcha_library(int(rng.integers(0, 2**63))) as library:
+        return library.ImageCaptcha(width=width, height=height).generate_image(text).convert("RGB")
 
 
 RENDERERS: dict[str, Callable[..., Image.Image]] = {"noisy": render_noisy, "simple": render_simple}
