@@ -100,6 +100,16 @@ def test_preprocess_folder_keeps_names(runner, tmp_path, noisy_dir) -> None:
     assert set(np.unique(pixels)) <= {0, 255}
 
 
+def test_preprocess_autocontrast_keeps_grey_levels_at_full_range(runner, tmp_path, noisy_dir) -> None:
+    data = invoke_json(runner, "preprocess", noisy_dir, tmp_path / "out", "--backend", "autocontrast")
+    assert data["normalized"]["written"] == 24
+    for path in sorted((tmp_path / "out").glob("*.png"))[:3]:
+        before, after = (np.asarray(Image.open(f).convert("L")) for f in (noisy_dir / path.name, path))
+        low, high = np.percentile(after, (1, 99))
+        assert high - low > 215 and high - low > np.ptp(np.percentile(before, (1, 99)))
+        assert len(np.unique(after)) > 50  # grey levels kept, not thresholded
+
+
 def test_preprocess_never_overwrites_without_asking(runner, tmp_path, noisy_dir) -> None:
     out = tmp_path / "out"
     out.mkdir()

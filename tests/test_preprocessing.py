@@ -179,6 +179,19 @@ def test_resize_and_scale(captcha_rgb) -> None:
     assert gray.shape == (60, 200, 1)
 
 
+def test_autocontrast_stretches_a_faint_captcha_to_full_range_and_keeps_its_order() -> None:
+    faint = np.full((60, 200, 3), 240, np.uint8)
+    faint[20:40, 30:170] = (200, 190, 210)  # text 40 grey levels darker than the paper
+    faint[28:32, 30:170] = (220, 215, 225)  # a lighter line through it
+    out = normalize(faint, "autocontrast")
+    assert out.dtype == np.uint8 and out.shape == faint.shape
+    assert out[0, 0].tolist() == [255, 255, 255]
+    grey = out.astype(np.float32) @ preprocessing.LUMA
+    assert grey[25, 50] < 25 and 100 < grey[30, 50] < 200  # text near black, the line between it and paper
+    assert out[25, 50, 2] > out[25, 50, 0] > out[25, 50, 1]  # the text's channels keep their order
+    assert np.array_equal(normalize(np.full((60, 200, 3), 77, np.uint8), "autocontrast"), np.zeros((60, 200, 3)))
+
+
 def test_backend_resolution(monkeypatch) -> None:
     assert resolve_backend("auto") == "opencv"
     monkeypatch.setattr(preprocessing, "cv2", None)

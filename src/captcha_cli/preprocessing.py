@@ -22,7 +22,7 @@ try:  # OpenCV is optional at run time: the PIL path is the report's fallback
 except ImportError:  # pragma: no cover - exercised by forcing the fallback in tests
     cv2 = None
 
-BACKENDS = ("auto", "opencv", "pil", "none")
+BACKENDS = ("auto", "opencv", "pil", "autocontrast", "none")
 Step = tuple[str, np.ndarray]
 
 
@@ -53,6 +53,8 @@ class PILParams:
 
 OPENCV = OpenCVParams()
 PIL_PARAMS = PILParams()
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601, as PIL's convert("L")
+AUTOCONTRAST_CUTOFF = 1.0  # percent of the darkest and of the lightest pixels let saturate
 
 
 def opencv_available() -> bool:
@@ -122,9 +124,23 @@ def pil_steps(rgb: np.ndarray, p: PILParams = PIL_PARAMS) -> list[Step]:
     return steps
 
 
+def autocontrast_steps(rgb: np.ndarray, cutoff: float = AUTOCONTRAST_CUTOFF) -> list[Step]:
+    """Stretch the image's grey levels from its `cutoff` to its 100-`cutoff` percentile onto 0-255.
+
+    One gain and offset for all three channels, so colours keep their order and nothing is
+    thresholded: every stroke, line, dot and anti-aliased edge stays, at full contrast.
+    """
+    grey = rgb.astype(np.float32) @ LUMA
+    low, high = np.percentile(grey, (cutoff, 100 - cutoff))
+    gain = 255.0 / max(float(high - low), 1.0)
+    stretched = np.clip((rgb.astype(np.float32) - low) * gain + 0.5, 0, 255).astype(np.uint8)
+    return [("stretched", stretched)]
+
+
 STEP_FUNCTIONS: dict[str, Callable[[np.ndarray], list[Step]]] = {
     "opencv": opencv_steps,
     "pil": pil_steps,
+    "autocontrast": autocontrast_steps,
 }
 
 

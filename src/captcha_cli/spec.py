@@ -13,7 +13,7 @@ from captcha_cli.charset import DEFAULT_CHARSET, Codec, validate_charset
 from captcha_cli.errors import ModelFileError, SpecError
 
 SPEC_VERSION = 1
-PREPROCESSING_BACKENDS = ("opencv", "pil", "none")
+PREPROCESSING_BACKENDS = ("opencv", "pil", "autocontrast", "none")
 LOSSES = ("softmax", "bce", "ctc")
 
 # The architecture presets, stated once as data. `resnet34` is the report's model.

@@ -95,7 +95,7 @@ SkipInvalidOpt = Annotated[
     typer.Option("--skip-invalid", help="Leave out invalid files (and say how many) instead of stopping."),
 ]
 BackendOpt = Annotated[
-    str, typer.Option("--backend", help="Normalization: auto (OpenCV, else PIL), opencv, pil or none.")
+    str, typer.Option("--backend", help="Normalization: auto (OpenCV, else PIL), opencv, pil, autocontrast or none.")
 ]
 ProjectOpt = Annotated[
     Path, typer.Option("--project", help="Folder of run folders (the default model: newest best.keras).")

@@ -128,7 +128,7 @@ def train(
         str | None,
         typer.Option(
             "--backend",
-            help="Normalization: auto (OpenCV, else PIL), opencv, pil or none. Default: auto ("
+            help="Normalization: auto (OpenCV, else PIL), opencv, pil, autocontrast or none. Default: auto ("
             + ", ".join(f"{arch}: {preset_preprocessing(arch)}" for arch in ARCH_PRESETS if preset_preprocessing(arch))
             + ").",
             show_default=False,
