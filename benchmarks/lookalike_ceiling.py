@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -92,11 +93,8 @@ def per_char_accuracy(truth: np.ndarray, predicted: np.ndarray, chars: str) -> d
 
 def top_confusions(truth: np.ndarray, predicted: np.ndarray, chars: str, count: int) -> list[tuple[str, str, int]]:
     wrong = truth != predicted
-    pairs: dict[tuple[str, str], int] = {}
-    for t, p in zip(truth[wrong], predicted[wrong], strict=True):
-        key = (chars[t], chars[p])
-        pairs[key] = pairs.get(key, 0) + 1
-    return sorted(((a, b, n) for (a, b), n in pairs.items()), key=lambda row: -row[2])[:count]
+    pairs = Counter((chars[t], chars[p]) for t, p in zip(truth[wrong], predicted[wrong], strict=True))
+    return [(a, b, n) for (a, b), n in pairs.most_common(count)]
 
 
 def full_string_ceiling(labels: list[str], accuracy: dict[str, float]) -> float:

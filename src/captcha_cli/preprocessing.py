@@ -16,13 +16,14 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter, ImageOps, UnidentifiedImageError
 
 from captcha_cli.errors import ImageError, SpecError
+from captcha_cli.spec import PREPROCESSING_BACKENDS
 
 try:  # OpenCV is optional at run time: the PIL path is the report's fallback
     import cv2
 except ImportError:  # pragma: no cover - exercised by forcing the fallback in tests
     cv2 = None
 
-BACKENDS = ("auto", "opencv", "pil", "autocontrast", "none")
+BACKENDS = ("auto", *PREPROCESSING_BACKENDS)
 Step = tuple[str, np.ndarray]
 
 
@@ -130,10 +131,10 @@ def autocontrast_steps(rgb: np.ndarray, cutoff: float = AUTOCONTRAST_CUTOFF) -> 
     One gain and offset for all three channels, so colours keep their order and nothing is
     thresholded: every stroke, line, dot and anti-aliased edge stays, at full contrast.
     """
-    grey = rgb.astype(np.float32) @ LUMA
-    low, high = np.percentile(grey, (cutoff, 100 - cutoff))
+    pixels = rgb.astype(np.float32)
+    low, high = np.percentile(pixels @ LUMA, (cutoff, 100 - cutoff))
     gain = 255.0 / max(float(high - low), 1.0)
-    stretched = np.clip((rgb.astype(np.float32) - low) * gain + 0.5, 0, 255).astype(np.uint8)
+    stretched = np.clip((pixels - low) * gain + 0.5, 0, 255).astype(np.uint8)
     return [("stretched", stretched)]
 
 

@@ -11,6 +11,7 @@ import typer
 
 from captcha_cli import runtime, ui
 from captcha_cli.errors import CaptchaError
+from captcha_cli.spec import PREPROCESSING_BACKENDS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -94,9 +95,10 @@ SkipInvalidOpt = Annotated[
     bool,
     typer.Option("--skip-invalid", help="Leave out invalid files (and say how many) instead of stopping."),
 ]
-BackendOpt = Annotated[
-    str, typer.Option("--backend", help="Normalization: auto (OpenCV, else PIL), opencv, pil, autocontrast or none.")
-]
+BACKEND_HELP = (
+    f"Normalization: auto (OpenCV, else PIL), {', '.join(PREPROCESSING_BACKENDS[:-1])} or {PREPROCESSING_BACKENDS[-1]}."
+)
+BackendOpt = Annotated[str, typer.Option("--backend", help=BACKEND_HELP)]
 ProjectOpt = Annotated[
     Path, typer.Option("--project", help="Folder of run folders (the default model: newest best.keras).")
 ]

@@ -10,6 +10,7 @@ import typer
 
 from captcha_cli import runtime, ui
 from captcha_cli.cli.common import (
+    BACKEND_HELP,
     CharsetOpt,
     HeightOpt,
     IgnoreCaseOpt,
@@ -128,7 +129,7 @@ def train(
         str | None,
         typer.Option(
             "--backend",
-            help="Normalization: auto (OpenCV, else PIL), opencv, pil, autocontrast or none. Default: auto ("
+            help=f"{BACKEND_HELP} Default: auto ("
             + ", ".join(f"{arch}: {preset_preprocessing(arch)}" for arch in ARCH_PRESETS if preset_preprocessing(arch))
             + ").",
             show_default=False,
