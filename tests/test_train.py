@@ -171,6 +171,24 @@ def test_run_names_auto_number(runner, tmp_path, digits_dir) -> None:
         assert json.loads(result.stdout)["run_dir"] == str(tmp_path / expected)
 
 
+def _trained_weights(runner, tmp_path, digits_dir, seed: str) -> list[np.ndarray]:
+    """The weights after one training step with --seed SEED."""
+    import keras
+
+    result = invoke(
+        runner, "train", digits_dir, *TINY_TRAIN, "--max-steps", "1", "--seed", seed, "--project", tmp_path, "--json"
+    )
+    assert result.exit_code == 0, result.output
+    return keras.saving.load_model(json.loads(result.stdout)["run_dir"] + "/last.keras", compile=False).get_weights()
+
+
+def test_seed_fixes_the_initial_weights(runner, tmp_path, digits_dir) -> None:
+    first, again, other = (_trained_weights(runner, tmp_path, digits_dir, seed) for seed in ("3", "3", "4"))
+    assert all(np.allclose(a, b, atol=1e-5) for a, b in zip(first, again, strict=True))
+    kernels = [(a, b) for a, b in zip(first, other, strict=True) if a.ndim == 4]  # convolution kernels
+    assert all(np.abs(a - b).max() > 1e-2 for a, b in kernels)
+
+
 def test_time_budget_stops_cleanly(runner, tmp_path, digits_dir) -> None:
     result = invoke(runner, "train", digits_dir, *TINY_TRAIN, "--time", "1s", "--project", tmp_path, "--json")
     assert result.exit_code == 0, result.output

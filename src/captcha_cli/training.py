@@ -349,6 +349,7 @@ class Trainer:
         strategy = self.strategy
         check_batch(self.config.batch_size, strategy)
         apply_precision(self.precision)
+        keras.utils.set_random_seed(self.config.seed)  # the initial weights and dropout masks follow --seed
         try:
             with strategy.scope():
                 self.model = build_model(self.spec)
