@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import keras
 import numpy as np
 import pytest
 
-from captcha_cli.errors import ModelFileError
+from captcha_cli.errors import ModelFileError, SpecError
 from captcha_cli.model import build_model, describe_model, residual_block, residual_stack
 from captcha_cli.modelio import load_model, save_model
 from captcha_cli.spec import ModelSpec, save_spec, spec_for_arch
@@ -89,6 +91,26 @@ def test_small_preset_reads_with_ctc_over_13_time_steps() -> None:
     model = build_model(spec)
     assert model.output_shape == (None, 13 * 11)
     assert model.get_layer("classes").output.shape == (None, 13, 11)
+
+
+def test_small_preset_head_reads_the_bilstm_and_the_cnn_columns() -> None:
+    spec = spec_for_arch("small", charset="0123456789", max_length=4)
+    model = build_model(spec)
+    joined = model.get_layer("bilstm_shortcut")
+    assert joined.output.shape == (None, 13, 2 * spec.lstm_units + 4 * spec.stage_filters[-1])
+    assert model.get_layer("fc").input is joined.output
+    without = build_model(replace(spec, sequence_shortcut=False))
+    assert "bilstm_shortcut" not in {layer.name for layer in without.layers}
+    fc_inputs = joined.output.shape[-1] - 2 * spec.lstm_units  # the fc's extra input weights
+    assert model.count_params() - without.count_params() == fc_inputs * spec.fc_units
+
+
+def test_specs_saved_before_the_shortcut_load_without_it(tiny_spec) -> None:
+    data = tiny_spec.to_dict()
+    del data["sequence_shortcut"]
+    assert ModelSpec.from_dict(data).sequence_shortcut is False
+    with pytest.raises(SpecError, match="sequence_shortcut must be true or false. Received: sequence_shortcut='yes'"):
+        ModelSpec.from_dict({**data, "sequence_shortcut": "yes"})
 
 
 def test_widths_and_units_change_params() -> None:

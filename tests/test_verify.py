@@ -97,6 +97,10 @@ def test_wrong_stage_depth_width_and_lstm_fail(tiny_spec) -> None:
     )
     assert "BiLSTM" in failed_names(build_model(replace(tiny_spec, lstm_units=4)), tiny_spec)
     assert "fully connected head" in failed_names(build_model(replace(tiny_spec, dropout=0.3)), tiny_spec)
+    shortcut = replace(tiny_spec, sequence_shortcut=True)
+    assert "sequence into the head" in failed_names(build_model(shortcut), tiny_spec)
+    assert "sequence into the head" in failed_names(build_model(tiny_spec), shortcut)
+    assert "sequence into the head" not in failed_names(build_model(shortcut), shortcut)
 
 
 @pytest.mark.slow

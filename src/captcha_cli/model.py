@@ -198,7 +198,8 @@ def residual_stack(
 
 
 def build_model(spec: ModelSpec | None = None, kernels: Kernels = FAST_KERNELS) -> keras.Model:
-    """Build the captcha model: ResNet stem and stages, then BiLSTM, FC and the output layer.
+    """Build the captcha model: ResNet stem and stages, then BiLSTM (beside the CNN's own sequence with
+    `sequence_shortcut`), FC and the output layer.
 
     Args:
         spec: the model spec; the report's ResNet-34 defaults when omitted.
@@ -224,7 +225,10 @@ def build_model(spec: ModelSpec | None = None, kernels: Kernels = FAST_KERNELS) 
     channels = spec.stage_filters[-1]
     x = layers.Permute((2, 1, 3), name="to_sequence_permute")(x)
     x = layers.Reshape((width, height * channels), name="to_sequence")(x)
+    sequence = x
     x = layers.Bidirectional(layers.LSTM(spec.lstm_units, return_sequences=True), name="bilstm")(x)
+    if spec.sequence_shortcut:  # each step's classifier also sees its own CNN column
+        x = layers.Concatenate(name="bilstm_shortcut")([x, sequence])
     if spec.loss == "ctc":  # a head shared by every time step; CTC aligns steps to characters
         x = layers.Dense(spec.fc_units, activation="relu", name="fc")(x)
         x = layers.Dropout(spec.dropout, name="dropout_fc")(x)

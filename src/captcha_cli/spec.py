@@ -47,6 +47,9 @@ ARCH_PRESETS: dict[str, dict[str, Any]] = {
         "lstm_units": 128,
         "fc_units": 512,
         "loss": "ctc",  # measured: far faster to learn than position slots (benchmarks/RESULTS.md)
+        # measured: the head reads the CNN's columns beside the BiLSTM's, and CTC leaves its
+        # all-blank plateau sooner and more reliably (benchmarks/RESULTS.md)
+        "sequence_shortcut": True,
         # measured: the report's binarization erases i's dot and the colour that tells glyphs from
         # lines; the raw image reads far more at 30 minutes (benchmarks/RESULTS.md)
         "preprocessing": "none",
@@ -77,6 +80,7 @@ class ModelSpec:
     dropout: float = 0.5
     preprocessing: str = "opencv"
     loss: str = "softmax"
+    sequence_shortcut: bool = False  # the head also reads the CNN's sequence, beside the BiLSTM's output
 
     def __post_init__(self) -> None:
         for name in ("stage_blocks", "stage_filters", "stage_strides"):
@@ -145,6 +149,9 @@ class ModelSpec:
             values = getattr(self, name)
             if any(v < 1 for v in values):
                 raise SpecError(f"{name} must all be positive. Received: {name}={values}")
+        if not isinstance(self.sequence_shortcut, bool):
+            shortcut = self.sequence_shortcut
+            raise SpecError(f"sequence_shortcut must be true or false. Received: sequence_shortcut={shortcut!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise SpecError(f"dropout must be in [0, 1). Received: dropout={self.dropout}")
         if self.preprocessing not in PREPROCESSING_BACKENDS:

@@ -274,6 +274,17 @@ def architecture_checks(model: keras.Model, spec: ModelSpec) -> list[Check]:
             kind == "Bidirectional" and type(inner).__name__ == "LSTM" and units == spec.lstm_units and seqs is True,
         )
 
+    def head_input() -> Check:
+        first = "fc" if spec.loss == "ctc" else "flatten"
+        feeding = graph[graph[first].inputs[0]] if first in graph and graph[first].inputs else None
+        found = f"{feeding.name} ({feeding.kind} of {', '.join(feeding.inputs)})" if feeding else "nothing"
+        if spec.sequence_shortcut:
+            claim, ok = "Concatenate(bilstm, to_sequence)", bool(feeding) and feeding.kind == "Concatenate"
+            ok = ok and feeding.inputs == ("bilstm", "to_sequence")
+        else:
+            claim, ok = "the BiLSTM alone", bool(feeding) and feeding.name == "bilstm"
+        return check("sequence into the head", claim, found, ok)
+
     def fc_head() -> Check:
         chain = []
         name = "output"
@@ -395,6 +406,7 @@ def architecture_checks(model: keras.Model, spec: ModelSpec) -> list[Check]:
         ("stride per stage", str(spec.stage_strides), stage_strides),
         ("reshape to sequence", "(width, height x channels)", reshape),
         ("BiLSTM", f"LSTM({spec.lstm_units})", bilstm),
+        ("sequence into the head", "bilstm", head_input),
         ("fully connected head", "Flatten-Dense-Dropout-output", fc_head),
         ("no Dropout in the convolutional part", "none", no_conv_dropout),
         ("exactly one Dropout", "dropout_fc", one_dropout),
