@@ -33,6 +33,21 @@ def test_export_parity(runner, trained_run, digits_dir, tmp_path, fmt) -> None:
     np.testing.assert_allclose(logits, keras_reader.logits(images), atol=1e-3, rtol=1e-3)
 
 
+def test_tflite_export_of_a_ctc_model_with_the_sequence_shortcut(runner, tiny_spec, digits_dir, tmp_path) -> None:
+    from dataclasses import replace
+
+    from captcha_cli.model import build_model
+    from captcha_cli.modelio import save_model
+
+    spec = replace(tiny_spec, loss="ctc", sequence_shortcut=True, stage_strides=(1, 1, 1, 1))
+    path = save_model(build_model(spec), spec, tmp_path / "shortcut.keras")
+    invoke_json(runner, "export", path, "--format", "tflite", "--out", tmp_path / "lite")
+    keras_reader, exported = Reader(path), LiteReader(tmp_path / "lite")
+    assert exported.spec == spec
+    images = np.stack([keras_reader.load(p) for p in sorted(digits_dir.glob("*.png"))[:8]])
+    np.testing.assert_allclose(exported.logits(images), keras_reader.logits(images), atol=1e-3, rtol=1e-3)
+
+
 def test_predict_with_a_tflite_export_needs_no_tensorflow(runner, trained_run, digits_dir, tmp_path) -> None:
     import json
 
