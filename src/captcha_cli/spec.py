@@ -47,8 +47,8 @@ ARCH_PRESETS: dict[str, dict[str, Any]] = {
         "lstm_units": 128,
         "fc_units": 512,
         "loss": "ctc",  # measured: far faster to learn than position slots (benchmarks/RESULTS.md)
-        # measured: the head reads the CNN's columns beside the BiLSTM's, and CTC leaves its
-        # all-blank plateau sooner and more reliably (benchmarks/RESULTS.md)
+        # measured: with the CNN's columns beside the BiLSTM's output, CTC leaves its all-blank
+        # plateau sooner in most runs and `simple` reads 5 points more (benchmarks/RESULTS.md)
         "sequence_shortcut": True,
         # measured: the report's binarization erases i's dot and the colour that tells glyphs from
         # lines; the raw image reads far more at 30 minutes (benchmarks/RESULTS.md)

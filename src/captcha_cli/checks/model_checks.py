@@ -279,10 +279,11 @@ def architecture_checks(model: keras.Model, spec: ModelSpec) -> list[Check]:
         feeding = graph[graph[first].inputs[0]] if first in graph and graph[first].inputs else None
         found = f"{feeding.name} ({feeding.kind} of {', '.join(feeding.inputs)})" if feeding else "nothing"
         if spec.sequence_shortcut:
-            claim, ok = "Concatenate(bilstm, to_sequence)", bool(feeding) and feeding.kind == "Concatenate"
-            ok = ok and feeding.inputs == ("bilstm", "to_sequence")
+            claim = "Concatenate(bilstm, to_sequence)"
+            ok = feeding is not None and feeding.kind == "Concatenate" and feeding.inputs == ("bilstm", "to_sequence")
         else:
-            claim, ok = "the BiLSTM alone", bool(feeding) and feeding.name == "bilstm"
+            claim = "the BiLSTM alone"
+            ok = feeding is not None and feeding.name == "bilstm"
         return check("sequence into the head", claim, found, ok)
 
     def fc_head() -> Check:
