@@ -8,12 +8,14 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from captcha_cli.inference import Reader
+from captcha_cli.modelio import load_model
 from captcha_cli.runs import MetricsLog, parse_duration
 from captcha_cli.spec import load_spec
 from tests.conftest import TINY_TRAIN
@@ -173,13 +175,12 @@ def test_run_names_auto_number(runner, tmp_path, digits_dir) -> None:
 
 def _trained_weights(runner, tmp_path, digits_dir, seed: str) -> list[np.ndarray]:
     """The weights after one training step with --seed SEED."""
-    import keras
-
     result = invoke(
         runner, "train", digits_dir, *TINY_TRAIN, "--max-steps", "1", "--seed", seed, "--project", tmp_path, "--json"
     )
     assert result.exit_code == 0, result.output
-    return keras.saving.load_model(json.loads(result.stdout)["run_dir"] + "/last.keras", compile=False).get_weights()
+    model, _, _ = load_model(Path(json.loads(result.stdout)["run_dir"]) / "last.keras")
+    return model.get_weights()
 
 
 def test_seed_fixes_the_initial_weights(runner, tmp_path, digits_dir) -> None:
