@@ -59,6 +59,7 @@ def test_init_refuses_another_model_or_a_resume(runner, trained_run, digits_dir,
         (["--arch", "resnet18"], f"{refusal} --arch resnet18: its model was built with --arch tiny"),
         (["--height", "40"], f"{refusal} --height 40: its model was built with --height 32"),
         (["--backend", "none"], f"{refusal} --backend none: its model was built with --backend opencv"),
+        (["--dropout", "0.1"], f"{refusal} --dropout 0.1: its model was built with --dropout 0.5"),
         (["--resume", run], "--init starts a new run from a model; --resume continues a run: pass one"),
     ]
     for extra, message in cases:

@@ -307,6 +307,18 @@ def test_ctc_loss_trains_and_reads(runner, tmp_path, digits_dir) -> None:
     assert len(prediction.text) <= 4 and 0.0 <= prediction.confidence <= 1.0
 
 
+def test_dropout_option_sets_the_heads_rate(runner, tmp_path, digits_dir) -> None:
+    one_step = [*TINY_TRAIN, "--max-steps", "1", "--val-every", "1", "--project", tmp_path]
+    result = invoke(runner, "train", digits_dir, *one_step, "--dropout", "0.1")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "exp" / "config.json").read_text())["spec"]["dropout"] == 0.1
+    model, spec, _ = load_model(tmp_path / "exp" / "best.keras")
+    assert spec.dropout == 0.1 and model.get_layer("dropout_fc").rate == 0.1
+    refused = invoke(runner, "train", digits_dir, *one_step, "--dropout", "1", "--name", "refused")
+    assert refused.exit_code == 2 and "1 is not in [0, 1)" in refused.output
+    assert not (tmp_path / "refused").exists()
+
+
 # One step of the `small` preset at 32x128 (8 time steps for 4 characters), otherwise TINY_TRAIN.
 SMALL_ONE_STEP = [{"tiny": "small", "64": "128"}.get(a, a) for a in TINY_TRAIN if a != "--quiet"]
 SMALL_ONE_STEP += ["--max-steps", "1", "--val-every", "1"]

@@ -334,6 +334,7 @@ class Trainer:
             "--height": ("height", overrides.get("height")),
             "--width": ("width", overrides.get("width")),
             "--loss": ("loss", overrides.get("loss")),
+            "--dropout": ("dropout", overrides.get("dropout")),
             "--backend": ("preprocessing", overrides.get("preprocessing")),
         }
         for option, (attribute, value) in asked.items():

@@ -39,6 +39,12 @@ def _init_arch(init: Path | None) -> str | None:
     return load_spec(resolve_model_path(init)).arch
 
 
+def _spec_default(field: str, shown: str) -> str:
+    """`Default: 0.5 (small: 0.2).`: the report's model, then each architecture preset's own value."""
+    presets = [f"{arch}: {preset[field]:g}" for arch, preset in ARCH_PRESETS.items() if field in preset]
+    return f"Default: {shown}" + (f" ({', '.join(presets)})." if presets else ".")
+
+
 def _default(field: str, shown: str) -> str:
     """`Default: off (small: on).`: the report's default, then each preset's recommendation."""
     presets = [
@@ -85,6 +91,15 @@ def train(
     loss: Annotated[
         str | None,
         typer.Option("--loss", help="softmax (per position), bce (the original) or ctc. Default: the preset's."),
+    ] = None,
+    dropout: Annotated[
+        float | None,
+        typer.Option(
+            "--dropout",
+            min=0.0,
+            help="Dropout rate of the head's one Dropout layer, in [0, 1). " + _spec_default("dropout", "0.5"),
+            show_default=False,
+        ),
     ] = None,
     precision: Annotated[str, typer.Option("--precision", help="auto, float32, bfloat16 or float16.")] = (
         DEFAULTS.precision
@@ -154,7 +169,7 @@ def train(
         typer.Option(
             "--init",
             help="Start from a saved model's weights (.keras file or run folder) to fine-tune it on DATA. "
-            "The model fixes the architecture, charset, input size, loss and preprocessing.",
+            "The model fixes the architecture, charset, input size, loss, dropout and preprocessing.",
         ),
     ] = None,
     quiet: QuietOpt = False,
@@ -167,6 +182,8 @@ def train(
     from captcha_cli.spec import LOSSES
     from captcha_cli.synthetic import STYLES
 
+    if dropout is not None and dropout >= 1.0:
+        raise typer.BadParameter(f"{dropout:g} is not in [0, 1)", param_hint="--dropout")
     if loss is not None and loss not in LOSSES:
         raise typer.BadParameter(f"choose one of {', '.join(LOSSES)}", param_hint="--loss")
     if charset not in (None, "auto"):
@@ -198,6 +215,8 @@ def train(
         overrides["preprocessing"] = resolve_backend(backend)
     if loss:
         overrides["loss"] = loss
+    if dropout is not None:
+        overrides["dropout"] = dropout
     runtime.import_tensorflow()
     from captcha_cli.training import DataOptions, TrainRequest, run_training
 
