@@ -23,7 +23,7 @@ from captcha_cli.cli.common import (
     handle_errors,
     spec_overrides,
 )
-from captcha_cli.spec import ARCH_PRESETS, PRESET_TRAINING, TrainConfig, preset_preprocessing, train_config_for
+from captcha_cli.spec import ARCH_PRESETS, PRESET_TRAINING, TrainConfig, train_config_for
 
 DEFAULTS = TrainConfig()
 
@@ -40,8 +40,8 @@ def _init_arch(init: Path | None) -> str | None:
 
 
 def _spec_default(field: str, shown: str) -> str:
-    """`Default: 0.5 (small: 0.2).`: the report's model, then each architecture preset's own value."""
-    presets = [f"{arch}: {preset[field]:g}" for arch, preset in ARCH_PRESETS.items() if field in preset]
+    """`Default: auto (small: none).`: the report's model, then each architecture preset's own value."""
+    presets = [f"{arch}: {preset[field]}" for arch, preset in ARCH_PRESETS.items() if field in preset]
     return f"Default: {shown}" + (f" ({', '.join(presets)})." if presets else ".")
 
 
@@ -144,9 +144,7 @@ def train(
         str | None,
         typer.Option(
             "--backend",
-            help=f"{BACKEND_HELP} Default: auto ("
-            + ", ".join(f"{arch}: {preset_preprocessing(arch)}" for arch in ARCH_PRESETS if preset_preprocessing(arch))
-            + ").",
+            help=f"{BACKEND_HELP} " + _spec_default("preprocessing", "auto"),
             show_default=False,
         ),
     ] = None,
