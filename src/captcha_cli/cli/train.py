@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -39,20 +39,18 @@ def _init_arch(init: Path | None) -> str | None:
     return load_spec(resolve_model_path(init)).arch
 
 
-def _spec_default(field: str, shown: str) -> str:
-    """`Default: auto (small: none).`: the report's model, then each architecture preset's own value."""
-    presets = [f"{arch}: {preset[field]}" for arch, preset in ARCH_PRESETS.items() if field in preset]
-    return f"Default: {shown}" + (f" ({', '.join(presets)})." if presets else ".")
+def _shown(value: Any) -> str:
+    """A preset's value as the help shows it: on/off, 0.25, none."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _default(field: str, shown: str) -> str:
-    """`Default: off (small: on).`: the report's default, then each preset's recommendation."""
-    presets = [
-        f"{arch}: {('on' if value else 'off') if isinstance(value, bool) else f'{value:g}'}"
-        for arch, recipe in PRESET_TRAINING.items()
-        if (value := recipe.get(field)) is not None
-    ]
-    return f"Default: {shown}" + (f" ({', '.join(presets)})." if presets else ".")
+def _default(field: str, shown: str, presets: dict[str, dict[str, Any]] = PRESET_TRAINING) -> str:
+    """`Default: off (small: on).`: the report's default, then each preset's own value (the
+    training recipes', or with ARCH_PRESETS the architectures')."""
+    chosen = [f"{arch}: {_shown(recipe[field])}" for arch, recipe in presets.items() if recipe.get(field) is not None]
+    return f"Default: {shown}" + (f" ({', '.join(chosen)})." if chosen else ".")
 
 
 @handle_errors
@@ -97,7 +95,7 @@ def train(
         typer.Option(
             "--dropout",
             min=0.0,
-            help="Dropout rate of the head's one Dropout layer, in [0, 1). " + _spec_default("dropout", "0.5"),
+            help="Dropout rate of the head's one Dropout layer, in [0, 1). " + _default("dropout", "0.5", ARCH_PRESETS),
             show_default=False,
         ),
     ] = None,
@@ -144,7 +142,7 @@ def train(
         str | None,
         typer.Option(
             "--backend",
-            help=f"{BACKEND_HELP} " + _spec_default("preprocessing", "auto"),
+            help=f"{BACKEND_HELP} " + _default("preprocessing", "auto", ARCH_PRESETS),
             show_default=False,
         ),
     ] = None,
