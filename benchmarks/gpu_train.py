@@ -205,7 +205,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--arch", default="resnet34")
     parser.add_argument("--precisions", default="float32,float16,bfloat16")
-    parser.add_argument("--mixed", default="float16", help="precision of the time-to-target run")
+    parser.add_argument("--mixed", default="bfloat16", help="precision of the time-to-target run")
     parser.add_argument("--budget", type=float, default=150.0, help="seconds the time-to-target run may take")
     parser.add_argument("--target", type=float, default=0.95)
     parser.add_argument("--val-every", type=int, default=100)
