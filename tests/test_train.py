@@ -16,10 +16,10 @@ from PIL import Image
 
 from captcha_cli.inference import Reader
 from captcha_cli.modelio import load_model
-from captcha_cli.runs import MetricsLog, parse_duration
+from captcha_cli.runs import MetricsLog, format_duration, parse_duration
 from captcha_cli.spec import load_spec
 from tests.conftest import TINY_TRAIN
-from tests.helpers import invoke
+from tests.helpers import invoke, invoke_json
 
 
 def test_run_folder_contents(trained_run) -> None:
@@ -198,6 +198,23 @@ def test_time_budget_stops_cleanly(runner, tmp_path, digits_dir) -> None:
     assert (tmp_path / "exp" / "last.keras").is_file() and (tmp_path / "exp" / "best.keras").is_file()
 
 
+def test_resume_keeps_the_runs_time_budget(runner, tmp_path, digits_dir) -> None:
+    run = tmp_path / "t"
+    first = invoke_json(runner, "train", digits_dir, *TINY_TRAIN, "--time", "1s", "--project", tmp_path, "--name", "t")
+    assert first["stop_reason"] == "time budget used"
+    assert json.loads((run / "config.json").read_text())["config"]["time_budget_s"] == 1.0
+    # the printed resume command continues the same 1-second budget, all of it used: no step more
+    again = invoke(runner, "train", "--resume", run)
+    assert again.exit_code == 0, again.output
+    assert f"Resumed {run} at step {first['step']:,}" in again.output and "trained of its 1s" in again.output
+    steps = [int(row["step"]) for row in MetricsLog(run / "metrics.csv").rows]
+    assert steps[-1] == first["step"] and len(steps) == len(set(steps))  # no second row for the same step
+    # a --time given on resume is the run's new budget, kept for the next resume
+    more = invoke_json(runner, "train", "--resume", run, "--time", "1h", "--max-steps", str(first["step"] + 2))
+    assert (more["step"], more["stop_reason"]) == (first["step"] + 2, "max steps reached")
+    assert json.loads((run / "config.json").read_text())["config"]["time_budget_s"] == 3600.0
+
+
 def test_bad_data_stops_before_training(runner, tmp_path, digits_dir) -> None:
     data = tmp_path / "data"
     data.mkdir()
@@ -224,9 +241,11 @@ def test_bad_data_stops_before_training(runner, tmp_path, digits_dir) -> None:
     assert result.exit_code == 0, result.output
 
 
-def test_parse_duration() -> None:
+def test_parse_and_format_duration() -> None:
     assert parse_duration("90s") == 90 and parse_duration("10m") == 600
     assert parse_duration("1h30m") == 5400 and parse_duration("2") == 2
+    assert [format_duration(s) for s in (0.4, 45, 750.9, 3720)] == ["0s", "45s", "12m30s", "1h02m"]
+    assert parse_duration(format_duration(750)) == 750
 
 
 def _train_process(digits_dir, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:

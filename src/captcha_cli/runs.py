@@ -157,3 +157,12 @@ def parse_duration(text: str) -> float:
     if not parts or "".join(n + u for n, u in parts) != text:
         raise TrainingError(f"durations look like 90s, 10m, 2h or 1h30m. Received: time={text!r}")
     return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds as `1h02m`, `12m30s` or `45s`: the other way round from parse_duration."""
+    whole = int(seconds)
+    hours, minutes, secs = whole // 3600, whole % 3600 // 60, whole % 60
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

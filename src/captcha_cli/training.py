@@ -39,7 +39,7 @@ from captcha_cli.optimizers import FusedAdam
 from captcha_cli.precision import apply_precision, detect_precision
 from captcha_cli.preprocessing import resolve_backend
 from captcha_cli.report import Reporter
-from captcha_cli.runs import Checkpoints, MetricsLog, next_run_dir, read_config, write_config
+from captcha_cli.runs import Checkpoints, MetricsLog, format_duration, next_run_dir, read_config, write_config
 from captcha_cli.spec import ModelSpec, TrainConfig, load_spec, preset_preprocessing, spec_for_arch
 from captcha_cli.synthetic import generate_folder, parse_lengths
 from captcha_cli.tf_input import training_dataset
@@ -210,11 +210,13 @@ class Trainer:
             fixed_spec = ModelSpec.from_dict(saved["spec"])
             self._check_fixed_spec(fixed_spec, f"cannot resume {request.resume}")
             given = request.max_steps_given
+            time_given = request.config.time_budget_s is not None
             self.config = dataclasses.replace(
                 TrainConfig(**saved["config"]),
-                time_budget_s=request.config.time_budget_s,
+                time_budget_s=request.config.time_budget_s if time_given else saved["config"].get("time_budget_s"),
                 max_steps=request.config.max_steps if given else saved["config"]["max_steps"],
             )
+            saved["config"] = dataclasses.asdict(self.config)  # budgets given now hold for the next resume
         data = request.data
         if saved:
             stored = {k: (Path(v) if k in ("data", "val") and v else v) for k, v in saved["data"].items()}
@@ -232,7 +234,7 @@ class Trainer:
             "version": __version__,
             "command": request.command,
             "spec": self.spec.to_dict(),
-            "config": dataclasses.asdict(dataclasses.replace(self.config, time_budget_s=None)),
+            "config": dataclasses.asdict(self.config),
             "data": stored_data,
             "precision": self.precision,
             "init": str(self.init_path) if self.init_path else None,
@@ -389,8 +391,12 @@ class Trainer:
                 callback.restore(state["plateau"])
             self.anneal.start_lr = state.get("anneal_start_lr")
             self.metrics.keep_until(self.step)
+            budget = self.config.time_budget_s
+            trained = (
+                f"; {format_duration(self.elapsed_before)} trained of its {format_duration(budget)}" if budget else ""
+            )
             self.reporter.info(
-                f"Resumed {self.run_dir} at step {self.step:,} (learning rate {self.learning_rate():.6g})."
+                f"Resumed {self.run_dir} at step {self.step:,} (learning rate {self.learning_rate():.6g}{trained})."
             )
         elif self.request.resume:
             self.metrics.keep_until(0)
@@ -467,12 +473,20 @@ class Trainer:
         )
 
     def elapsed(self) -> float:
+        """Seconds trained over the whole run, earlier sessions of a resumed run included."""
         return self.elapsed_before + time.monotonic() - self.started
+
+    def time_left(self) -> float:
+        """What is left of --time, a budget for the whole run (inf without one)."""
+        if not self.config.time_budget_s:
+            return math.inf
+        return max(self.config.time_budget_s - self.elapsed(), 0.0)
 
     def run(self) -> TrainResult:
         config = self.config
         self.started = time.monotonic()
-        deadline = self.started + config.time_budget_s if config.time_budget_s else math.inf
+        deadline = self.started + self.time_left()
+        first_step = self.step
         fresh = self._fresh_captchas()
         dataset = training_dataset(
             self.train_data.images,
@@ -485,9 +499,13 @@ class Trainer:
             mixed_count(config.batch_size, config.synthetic_mix),
         )
         batches = iter(self.strategy.experimental_distribute_dataset(dataset))
-        stop_reason = "max steps reached" if self.step >= config.max_steps else ""
+        stop_reason = ""
+        if self.step >= config.max_steps:
+            stop_reason = "max steps reached"
+        elif config.time_budget_s and self.elapsed_before >= config.time_budget_s:  # the same on every worker
+            stop_reason = "time budget used"
         window_start, window_images, losses = time.monotonic(), 0, []
-        last_row: dict[str, Any] = {}
+        last_row: dict[str, Any] = self.metrics.rows[-1] if self.metrics.rows else {}
         validated_at = -1
         with self.reporter.progress("Training", config.max_steps) as bar:
             bar.advance(self.step)
@@ -505,7 +523,7 @@ class Trainer:
                 window_images += config.batch_size
                 rate = window_images / max(time.monotonic() - window_start, 1e-9)
                 left = max(deadline - time.monotonic(), 0.0)  # the last step may end past the deadline
-                budget = f"  {int(left // 60)}m{int(left % 60):02d}s of --time left" if left < math.inf else ""
+                budget = f"  {format_duration(left)} of --time left" if left < math.inf else ""
                 bar.advance(1, f"loss {loss:.4f}  lr {self.learning_rate():.2e}  {rate:.1f} img/s{budget}")
                 if self.step % config.val_every == 0:
                     last_row = self._validation_round(losses, rate)
@@ -520,7 +538,7 @@ class Trainer:
                         stop_reason = "max steps reached"
                     elif agree(self.strategy, self.stop.reason is not None or time.monotonic() >= deadline):
                         stop_reason = self.stop.reason or "time budget used"
-        if validated_at != self.step and self.step > 0:
+        if validated_at != self.step and self.step > first_step:
             rate = window_images / max(time.monotonic() - window_start, 1e-9)
             last_row = self._validation_round(losses, rate)
         self.checkpoint()
@@ -544,7 +562,7 @@ class Trainer:
     def _anneal_learning_rate(self) -> None:
         """Inside the --anneal window, set this step's learning rate (announced once)."""
         config = self.config
-        progress = budget_progress(self.step, config.max_steps, time.monotonic() - self.started, config.time_budget_s)
+        progress = budget_progress(self.step, config.max_steps, self.elapsed(), config.time_budget_s)
         if not self.anneal.active(progress):
             return
         starting = self.anneal.start_lr is None

@@ -80,7 +80,12 @@ def train(
         ),
     ] = None,
     time_budget: Annotated[
-        str | None, typer.Option("--time", help="Wall-clock budget (90s, 10m, 2h); stops cleanly.")
+        str | None,
+        typer.Option(
+            "--time",
+            help="Wall-clock budget of the whole run (90s, 10m, 2h); stops cleanly. --resume keeps the run's "
+            "budget (time trained so far counts) unless given a new one.",
+        ),
     ] = None,
     patience: Annotated[
         int,
