@@ -46,12 +46,15 @@ def workers(strategy: tf.distribute.Strategy) -> int:
     return getattr(strategy.extended, "_num_workers", 1)
 
 
-def agree(strategy: tf.distribute.Strategy, flag: bool) -> bool:
-    """True on every worker when any worker says True (a collective; no-op on one worker)."""
+def agree(strategy: tf.distribute.Strategy, flag: bool, elapsed_s: float) -> tuple[bool, float]:
+    """Whether any worker says stop, and the workers' mean seconds trained: one collective, the same
+    answer on every worker, so all stop at the same step and anneal at the same rate (no-op on one worker).
+    """
     if workers(strategy) == 1:
-        return flag
-    per_replica = strategy.run(lambda: tf.constant(1.0 if flag else 0.0))
-    return bool(strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None) > 0)
+        return flag, elapsed_s
+    per_replica = strategy.run(lambda: tf.constant([1.0 if flag else 0.0, elapsed_s], tf.float64))
+    flags, elapsed_sum = strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None).numpy()
+    return bool(flags > 0), float(elapsed_sum / strategy.num_replicas_in_sync)
 
 
 def check_batch(batch_size: int, strategy: tf.distribute.Strategy) -> None:

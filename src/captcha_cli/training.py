@@ -477,15 +477,16 @@ class Trainer:
         return self.elapsed_before + time.monotonic() - self.started
 
     def time_left(self) -> float:
-        """What is left of --time, a budget for the whole run (inf without one)."""
-        if not self.config.time_budget_s:
-            return math.inf
-        return max(self.config.time_budget_s - self.elapsed(), 0.0)
+        """What is left of --time, the whole run's budget, at the last agreed clock."""
+        return max((self.config.time_budget_s or math.inf) - self.clock, 0.0)
+
+    def budget_used(self) -> bool:
+        return self.time_left() <= 0
 
     def run(self) -> TrainResult:
         config = self.config
         self.started = time.monotonic()
-        deadline = self.started + self.time_left()
+        self.clock = self.elapsed_before  # seconds trained, as the workers agreed at the last step
         first_step = self.step
         fresh = self._fresh_captchas()
         dataset = training_dataset(
@@ -502,7 +503,7 @@ class Trainer:
         stop_reason = ""
         if self.step >= config.max_steps:
             stop_reason = "max steps reached"
-        elif config.time_budget_s and self.elapsed_before >= config.time_budget_s:  # the same on every worker
+        elif self.budget_used():
             stop_reason = "time budget used"
         window_start, window_images, losses = time.monotonic(), 0, []
         last_row: dict[str, Any] = self.metrics.rows[-1] if self.metrics.rows else {}
@@ -522,8 +523,7 @@ class Trainer:
                 losses.append(loss)
                 window_images += config.batch_size
                 rate = window_images / max(time.monotonic() - window_start, 1e-9)
-                left = max(deadline - time.monotonic(), 0.0)  # the last step may end past the deadline
-                budget = f"  {format_duration(left)} of --time left" if left < math.inf else ""
+                budget = f"  {format_duration(self.time_left())} of --time left" if config.time_budget_s else ""
                 bar.advance(1, f"loss {loss:.4f}  lr {self.learning_rate():.2e}  {rate:.1f} img/s{budget}")
                 if self.step % config.val_every == 0:
                     last_row = self._validation_round(losses, rate)
@@ -536,8 +536,10 @@ class Trainer:
                 if not stop_reason:
                     if self.step >= config.max_steps:
                         stop_reason = "max steps reached"
-                    elif agree(self.strategy, self.stop.reason is not None or time.monotonic() >= deadline):
-                        stop_reason = self.stop.reason or "time budget used"
+                    else:
+                        interrupted, self.clock = agree(self.strategy, self.stop.reason is not None, self.elapsed())
+                        if interrupted or self.budget_used():
+                            stop_reason = self.stop.reason or "time budget used"
         if validated_at != self.step and self.step > first_step:
             rate = window_images / max(time.monotonic() - window_start, 1e-9)
             last_row = self._validation_round(losses, rate)
@@ -562,7 +564,7 @@ class Trainer:
     def _anneal_learning_rate(self) -> None:
         """Inside the --anneal window, set this step's learning rate (announced once)."""
         config = self.config
-        progress = budget_progress(self.step, config.max_steps, self.elapsed(), config.time_budget_s)
+        progress = budget_progress(self.step, config.max_steps, self.clock, config.time_budget_s)
         if not self.anneal.active(progress):
             return
         starting = self.anneal.start_lr is None
