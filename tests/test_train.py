@@ -207,6 +207,7 @@ def test_resume_keeps_the_runs_time_budget(runner, tmp_path, digits_dir) -> None
     again = invoke(runner, "train", "--resume", run)
     assert again.exit_code == 0, again.output
     assert f"Resumed {run} at step {first['step']:,}" in again.output and "trained of its 1s" in again.output
+    assert "time budget used (the run's --time is 1s: a longer one goes on)" in again.output
     steps = [int(row["step"]) for row in MetricsLog(run / "metrics.csv").rows]
     assert steps[-1] == first["step"] and len(steps) == len(set(steps))  # no second row for the same step
     # a --time given on resume is the run's new budget, kept for the next resume

@@ -504,7 +504,8 @@ class Trainer:
         if self.step >= config.max_steps:
             stop_reason = "max steps reached"
         elif self.budget_used():
-            stop_reason = "time budget used"
+            budget = format_duration(config.time_budget_s)
+            stop_reason = f"time budget used (the run's --time is {budget}: a longer one goes on)"
         window_start, window_images, losses = time.monotonic(), 0, []
         last_row: dict[str, Any] = self.metrics.rows[-1] if self.metrics.rows else {}
         validated_at = -1
