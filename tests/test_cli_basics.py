@@ -75,3 +75,11 @@ def test_debug_shows_traceback(runner) -> None:
     result = invoke(runner, "--debug", "summary", "--max-length", "0")
     assert result.exit_code == 1
     assert result.exception is not None
+
+
+def test_messages_print_brackets_as_written(runner, tmp_path) -> None:
+    """Paths and hints are text, not rich markup: `[b]` stays and a stray `[/x]` does not crash."""
+    folder = tmp_path / "shots[b]" / "[/x]"
+    result = invoke(runner, "summary", "--data", folder)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.splitlines()[0] == f"Error: {folder}: no such folder"

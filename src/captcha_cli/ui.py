@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import (
     BarColumn,
@@ -30,13 +31,13 @@ stderr = Console(stderr=True, soft_wrap=True)
 
 def error(message: str, hint: str = "") -> None:
     """One line on stderr: `Error: message`, then an optional hint line."""
-    stderr.print(f"[bold red]Error:[/] {message}", highlight=False, markup=True)
+    stderr.print(f"[bold red]Error:[/] {escape(message)}", highlight=False, markup=True)
     if hint:
-        stderr.print(f"[dim]Hint: {hint}[/]", highlight=False)
+        stderr.print(f"[dim]Hint: {escape(hint)}[/]", highlight=False)
 
 
 def info(message: str) -> None:
-    stderr.print(message, highlight=False)
+    stderr.print(message, highlight=False, markup=False)
 
 
 def print_json(data: Any) -> None:
@@ -261,7 +262,7 @@ class ConsoleReporter:
 
     def info(self, message: str) -> None:
         if self.enabled:
-            self.console.print(message, highlight=False)
+            self.console.print(message, highlight=False, markup=False)
 
     def event(self, kind: str, data: dict[str, Any]) -> None:
         renderer = self.renderers.get(kind)
