@@ -65,6 +65,13 @@ def test_csv_and_table(runner, model_path, images) -> None:
     assert images[0].name[:20] in table and "confidence" in table
 
 
+def test_table_prints_bracketed_names_as_written(runner, model_path, images, tmp_path) -> None:
+    shot = tmp_path / "shot[b]1.png"  # `[b]` would be rich markup for bold
+    shot.write_bytes(images[0].read_bytes())
+    table = invoke(runner, "predict", shot, images[1], "--model", model_path).stdout
+    assert "shot[b]1.png" in table
+
+
 def test_min_confidence_marks_rejections(runner, model_path, images) -> None:
     rows = invoke_json(runner, "predict", *images, "--model", model_path, "--min-confidence", "1.0")
     assert all(r["rejected"] for r in rows)

@@ -131,7 +131,7 @@ def render_table(
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*(str(v) for v in row))
+        table.add_row(*(escape(str(v)) for v in row))
     console.print(table)
 
 
@@ -224,7 +224,7 @@ def render_problems(rows: Sequence[dict[str, Any]], console: Console | None = No
     for column in ("problem", "count", "first examples", "what to do"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row["problem"], str(row["count"]), "\n".join(row["examples"]), row["advice"])
+        table.add_row(row["problem"], str(row["count"]), escape("\n".join(row["examples"])), escape(row["advice"]))
     console.print(table)
 
 
@@ -372,7 +372,7 @@ def render_predictions(rows: Sequence[dict[str, Any]], console: Console | None =
         table.add_column(column, justify=justify)
     for row in rows:
         status = "[yellow]rejected[/]" if row["rejected"] else "ok"
-        table.add_row(row["path"], row["text"], f"{row['confidence']:.3f}", status)
+        table.add_row(escape(row["path"]), escape(row["text"]), f"{row['confidence']:.3f}", status)
     console.print(table)
 
 
@@ -411,4 +411,5 @@ def render_evaluation(result: dict[str, Any], console: Console | None = None) ->
         console,
     )
     if "error_grid" in result:
-        console.print(f"Misread images: {result['error_grid']['path']} ({result['error_grid']['shown']} shown)")
+        grid = result["error_grid"]
+        console.print(f"Misread images: {grid['path']} ({grid['shown']} shown)", markup=False)
