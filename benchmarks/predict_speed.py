@@ -4,8 +4,11 @@ Measures (1) the cold start of reading one image as a fresh process (median of N
 (2) steady throughput over a folder, plus each reader's full-string accuracy on the images
 (ddddocr is pretrained on other captchas: its accuracy is context, not a contest).
 
+Our reader is timed three ways: the `.keras` model (TensorFlow), a TFLite export (LiteRT) and an
+ONNX export (ONNX Runtime).
+
 Usage: python benchmarks/predict_speed.py --model runs/exp [--images 1000] [--runs 5]
-Needs `pip install ddddocr` (a benchmark-only dependency).
+Needs `pip install ddddocr` (a benchmark-only dependency) and the `onnx` extra.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 
 from captcha_cli.synthetic import generate_folder
 
+EXPORTS = ("tflite", "onnx")  # `captcha export` formats timed beside the .keras model
 DDDDOCR_ONE = (
     "import sys, ddddocr; o = ddddocr.DdddOcr(show_ad=False); print(o.classification(open(sys.argv[1], 'rb').read()))"
 )
@@ -85,27 +89,26 @@ def main() -> None:
         )
         paths = sorted(folder.glob("*.png"))
         one = str(paths[0])
-        lite = Path(tmp) / "lite"
-        export = [sys.executable, "-m", "captcha_cli", "export", str(args.model), "--format", "tflite", "--out"]
-        subprocess.run([*export, str(lite)], check=True, capture_output=True)
+        models = {"keras": args.model}
+        for fmt in EXPORTS:
+            models[fmt] = Path(tmp) / fmt
+            export = [sys.executable, "-m", "captcha_cli", "export", str(args.model), "--format", fmt, "--out"]
+            subprocess.run([*export, str(models[fmt])], check=True, capture_output=True)
         captcha = [sys.executable, "-m", "captcha_cli", "predict", one, "--model"]
-        rows = {
-            "captcha predict cold start (s)": cold_start([*captcha, str(args.model)], args.runs),
-            "captcha predict tflite cold start (s)": cold_start([*captcha, str(lite)], args.runs),
-            "ddddocr cold start (s)": cold_start([sys.executable, "-c", DDDDOCR_ONE, one], args.runs),
-        }
-        rows["captcha predict images/s"], rows["captcha predict accuracy"] = ours_throughput(args.model, paths)
-        rows["captcha predict tflite images/s"], rows["captcha predict tflite accuracy"] = ours_throughput(lite, paths)
+        rows = {}
+        for kind, model in models.items():
+            rows[f"captcha predict {kind} cold start (s)"] = cold_start([*captcha, str(model)], args.runs)
+        rows["ddddocr cold start (s)"] = cold_start([sys.executable, "-c", DDDDOCR_ONE, one], args.runs)
+        for kind, model in models.items():
+            rate, accuracy = ours_throughput(model, paths)
+            rows[f"captcha predict {kind} images/s"], rows[f"captcha predict {kind} accuracy"] = rate, accuracy
         rows["ddddocr images/s"], rows["ddddocr accuracy"] = ddddocr_throughput(paths)
     for name, value in rows.items():
-        print(f"{name:38s} {value:10.3f}")
+        print(f"{name:42s} {value:10.3f}")
     rate, start = rows["ddddocr images/s"], rows["ddddocr cold start (s)"]
-    print(
-        f"vs ddddocr: throughput keras {rows['captcha predict images/s'] / rate:.2f}x, "
-        f"tflite {rows['captcha predict tflite images/s'] / rate:.2f}x; cold start keras "
-        f"{rows['captcha predict cold start (s)'] / start:.2f}x, tflite "
-        f"{rows['captcha predict tflite cold start (s)'] / start:.2f}x"
-    )
+    throughput = ", ".join(f"{kind} {rows[f'captcha predict {kind} images/s'] / rate:.2f}x" for kind in models)
+    starts = ", ".join(f"{kind} {rows[f'captcha predict {kind} cold start (s)'] / start:.2f}x" for kind in models)
+    print(f"vs ddddocr: throughput {throughput}; cold start {starts}")
     print(json.dumps({"images": args.images, **rows}))
 
 

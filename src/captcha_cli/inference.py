@@ -1,4 +1,4 @@
-"""Read captchas with a trained model (Keras) or an exported TFLite model (no TensorFlow needed)."""
+"""Read captchas with a trained model (Keras) or an exported TFLite or ONNX model (no TensorFlow needed)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from captcha_cli.preprocessing import load_for_model
 from captcha_cli.spec import ModelSpec, load_spec
 
 TFLITE_FILE = "model.tflite"
+ONNX_FILE = "model.onnx"
 EXPORT_SPEC = "captcha.spec.json"
 
 
@@ -35,9 +36,9 @@ def newest_best_model(project: Path) -> Path:
     return found[-1]
 
 
-def is_tflite_export(path: Path) -> bool:
-    """A folder written by `captcha export --format tflite`."""
-    return path.is_dir() and (path / TFLITE_FILE).is_file()
+def is_export(path: Path, model_file: str) -> bool:
+    """A folder written by `captcha export` holding `model_file` (TFLITE_FILE or ONNX_FILE)."""
+    return path.is_dir() and (path / model_file).is_file()
 
 
 class ImageReader:
@@ -134,10 +135,34 @@ class LiteReader(ImageReader):
         return np.stack(rows)
 
 
+class OnnxReader(ImageReader):
+    """An ONNX export run by ONNX Runtime on the CPU, any number of images per call."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / ONNX_FILE
+        self.spec = load_spec(folder / "captcha.keras")  # reads the captcha.spec.json beside it
+        try:
+            import onnxruntime
+        except ImportError as exc:
+            raise ModelFileError(
+                f"{folder}: reading an ONNX export needs onnxruntime ({exc})", hint="pip install 'captcha-cli[onnx]'"
+            ) from exc
+        try:
+            self.session = onnxruntime.InferenceSession(str(self.path), providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ONNX Runtime raises its own kinds for a damaged file
+            raise ModelFileError(f"{self.path}: cannot load the ONNX model ({type(exc).__name__}: {exc})") from exc
+        self._input = self.session.get_inputs()[0].name
+
+    def logits(self, images: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self._input: images.astype(np.float32) / 255.0})[0]
+
+
 def open_reader(path: Path) -> ImageReader:
-    """A reader for a `.keras` model, a run folder, or a TFLite export folder."""
-    if is_tflite_export(path):
+    """A reader for a `.keras` model, a run folder, or a TFLite or ONNX export folder."""
+    if is_export(path, TFLITE_FILE):
         return LiteReader(path)
+    if is_export(path, ONNX_FILE):
+        return OnnxReader(path)
     from captcha_cli import runtime
 
     runtime.import_tensorflow()

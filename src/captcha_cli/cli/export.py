@@ -1,4 +1,4 @@
-"""`captcha export`: write a trained model in a portable format (SavedModel or TFLite)."""
+"""`captcha export`: write a trained model in a portable format (SavedModel, TFLite or ONNX)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from captcha_cli.cli.common import JsonOpt, handle_errors
 @handle_errors
 def export(
     model: Annotated[Path, typer.Argument(help="A .keras model file or a run folder.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="savedmodel or tflite.")] = "savedmodel",
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="savedmodel, tflite or onnx (needs the onnx extra).")
+    ] = "savedmodel",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: beside the model).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output folder.")] = False,
     json_output: JsonOpt = False,

@@ -38,7 +38,7 @@ def predict(
     model: Annotated[
         Path | None,
         typer.Option(
-            "--model", "-m", help="A .keras file, a run folder, or a TFLite export (fast start, no TensorFlow)."
+            "--model", "-m", help="A .keras file, a run folder, or a TFLite or ONNX export (fast start, no TensorFlow)."
         ),
     ] = None,
     json_output: JsonOpt = False,
