@@ -9,7 +9,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from captcha_cli.errors import CaptchaError
-from captcha_cli.inference import EXPORT_SPEC, ONNX_FILE, TFLITE_FILE
+from captcha_cli.inference import EXPORT_SPEC, ONNX_FILE, ONNX_INSTALL_HINT, TFLITE_FILE
 from captcha_cli.model import build_model
 from captcha_cli.modelio import load_model
 from captcha_cli.spec import ModelSpec, save_json_atomic
@@ -83,9 +83,7 @@ def _write_onnx(model, spec: ModelSpec, path: Path) -> None:
         import onnx  # noqa: F401
         import tf2onnx  # noqa: F401
     except ImportError as exc:
-        raise CaptchaError(
-            f"ONNX export needs tf2onnx and onnx ({exc})", hint="pip install 'captcha-cli[onnx]'"
-        ) from exc
+        raise CaptchaError(f"ONNX export needs tf2onnx and onnx ({exc})", hint=ONNX_INSTALL_HINT) from exc
     from captcha_cli.runtime import native_logs_hidden
 
     signature = [tf.TensorSpec((None, *spec.input_shape), tf.float32, name="image")]

@@ -15,6 +15,7 @@ from captcha_cli.spec import ModelSpec, load_spec
 
 TFLITE_FILE = "model.tflite"
 ONNX_FILE = "model.onnx"
+ONNX_INSTALL_HINT = "pip install 'captcha-cli[onnx]'"  # tf2onnx, onnx and ONNX Runtime
 EXPORT_SPEC = "captcha.spec.json"
 
 
@@ -145,7 +146,7 @@ class OnnxReader(ImageReader):
             import onnxruntime
         except ImportError as exc:
             raise ModelFileError(
-                f"{folder}: reading an ONNX export needs onnxruntime ({exc})", hint="pip install 'captcha-cli[onnx]'"
+                f"{folder}: reading an ONNX export needs onnxruntime ({exc})", hint=ONNX_INSTALL_HINT
             ) from exc
         try:
             self.session = onnxruntime.InferenceSession(str(self.path), providers=["CPUExecutionProvider"])
