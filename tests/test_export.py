@@ -89,3 +89,14 @@ def test_onnx_without_its_packages_is_a_clear_error(runner, trained_run, digits_
     result = invoke(runner, "export", trained_run[0], "--format", "onnx", "--out", tmp_path / "again")
     assert result.exit_code == 1 and "Error: ONNX export needs tf2onnx and onnx" in result.stderr
     assert not (tmp_path / "again").exists() and not (tmp_path / ".again.tmp").exists()
+
+
+@pytest.mark.parametrize("fmt", ["tflite", "onnx"])
+def test_a_damaged_export_is_a_clear_error(runner, trained_run, digits_dir, tmp_path, fmt) -> None:
+    invoke_json(runner, "export", trained_run[0], "--format", fmt, "--out", tmp_path / fmt)
+    model_file = tmp_path / fmt / f"model.{fmt}"
+    model_file.write_bytes(model_file.read_bytes()[:200])  # cut short, as by a failed copy
+    image = sorted(digits_dir.glob("*.png"))[0]
+    result = invoke(runner, "predict", image, "--model", tmp_path / fmt)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.startswith(f"Error: {model_file}: cannot load the ")

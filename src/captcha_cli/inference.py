@@ -121,9 +121,12 @@ class LiteReader(ImageReader):
             Interpreter = tf.lite.Interpreter  # noqa: N806
         from captcha_cli.runtime import native_logs_hidden
 
-        with native_logs_hidden():  # the XNNPACK delegate announces itself on stderr
-            self.interpreter = Interpreter(model_path=str(self.path))
-            self.interpreter.allocate_tensors()
+        try:
+            with native_logs_hidden():  # the XNNPACK delegate announces itself on stderr
+                self.interpreter = Interpreter(model_path=str(self.path))
+                self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:  # what the interpreter raises for a damaged file
+            raise ModelFileError(f"{self.path}: cannot load the TFLite model ({exc})") from exc
         self._input = self.interpreter.get_input_details()[0]["index"]
         self._output = self.interpreter.get_output_details()[0]["index"]
 
