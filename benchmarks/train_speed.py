@@ -90,12 +90,12 @@ def ours(
     model = build_model(spec, kernels)
     keras.mixed_precision.set_dtype_policy("float32")
     if fused_adam:
-        optimizer = make_optimizer(TrainConfig(learning_rate=1e-3), precision)
+        optimizer = make_optimizer(TrainConfig(learning_rate=1e-3), precision, model.trainable_variables)
     else:
         optimizer = keras.optimizers.Adam(1e-3)
         if precision == "float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    optimizer.build(model.trainable_variables)
+        optimizer.build(model.trainable_variables)
     loss_fn = make_loss(spec)
 
     @tf.function(autograph=False, jit_compile=xla)

@@ -114,3 +114,18 @@ def test_fused_adam_runs_one_kernel_per_variable() -> None:
     ops = [op.type for op in graph.get_operations()]
     assert ops.count("ResourceApplyAdam") == 2
     assert "Sqrt" not in ops  # none of Keras's elementwise update
+
+
+def test_weight_decay_shrinks_kernels_only() -> None:
+    from captcha_cli.spec import TrainConfig
+    from captcha_cli.training import make_optimizer
+
+    kernel, bias = keras.Variable(tf.ones((4, 4))), keras.Variable(tf.ones((4,)))
+    optimizer = make_optimizer(TrainConfig(learning_rate=0.01, weight_decay=0.5), "float32", [kernel, bias])
+    zero = [tf.zeros((4, 4)), tf.zeros((4,))]  # Adam moves nothing on a zero gradient: only the decay acts
+    tf.function(lambda grads: optimizer.apply(grads, [kernel, bias]))(zero)
+    np.testing.assert_allclose(kernel.numpy(), np.full((4, 4), 1 - 0.01 * 0.5), rtol=1e-6)
+    np.testing.assert_allclose(bias.numpy(), np.ones(4))
+    plain = make_optimizer(TrainConfig(learning_rate=0.01), "float32", [kernel, bias])
+    tf.function(lambda grads: plain.apply(grads, [kernel, bias]))(zero)
+    np.testing.assert_allclose(kernel.numpy(), np.full((4, 4), 1 - 0.01 * 0.5), rtol=1e-6)  # no decay by default

@@ -216,6 +216,23 @@ def test_resume_keeps_the_runs_time_budget(runner, tmp_path, digits_dir) -> None
     assert json.loads((run / "config.json").read_text())["config"]["time_budget_s"] == 3600.0
 
 
+def test_weight_decay_is_shown_recorded_and_kept_on_resume(runner, tmp_path, digits_dir) -> None:
+    run = tmp_path / "wd"
+    tiny = [a for a in TINY_TRAIN if a != "--quiet"]
+    args = ("--max-steps", "2", "--val-every", "2", "--project", tmp_path, "--name", "wd")
+    result = invoke(runner, "train", digits_dir, *tiny, *args, "--weight-decay", "0.05")
+    assert result.exit_code == 0, result.output
+    assert "weight decay   0.05 (kernels, decoupled)" in result.stderr
+    assert json.loads((run / "config.json").read_text())["config"]["weight_decay"] == 0.05
+    again = invoke(runner, "train", "--resume", run, "--max-steps", "4")
+    assert again.exit_code == 0, again.output
+    assert "weight decay   0.05" in again.stderr
+    plain = invoke(runner, "train", digits_dir, *tiny, "--max-steps", "1", "--project", tmp_path, "--name", "p")
+    assert "weight decay" not in plain.stderr
+    result = invoke(runner, "train", digits_dir, *TINY_TRAIN, "--weight-decay", "-1", "--project", tmp_path)
+    assert result.exit_code == 2 and "--weight-decay" in result.output
+
+
 def test_bad_data_stops_before_training(runner, tmp_path, digits_dir) -> None:
     data = tmp_path / "data"
     data.mkdir()

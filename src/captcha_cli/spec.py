@@ -260,6 +260,7 @@ class TrainConfig:
     augment: bool = False
     synthetic_mix: float = 0.0
     anneal: float = 0.0
+    weight_decay: float = 0.0
     time_budget_s: float | None = None
 
 

@@ -172,11 +172,16 @@ def batch_makeup(config: TrainConfig, style: str) -> str:
     return text + (", augmented" if config.augment else ", not augmented")
 
 
-def make_optimizer(config: TrainConfig, precision: str) -> keras.optimizers.Optimizer:
-    """Adam (fused update) at the configured initial rate; float16 gets dynamic loss scaling."""
-    optimizer = FusedAdam(learning_rate=config.learning_rate)
+def make_optimizer(config: TrainConfig, precision: str, variables: list) -> keras.optimizers.Optimizer:
+    """Adam (fused update) at the configured initial rate, built for `variables`. With
+    `--weight-decay` the kernels (not biases, BatchNorm scales or other 1-D weights) shrink by
+    `learning rate x decay` each step, decoupled from the gradient (AdamW). float16 gets dynamic
+    loss scaling."""
+    optimizer = FusedAdam(learning_rate=config.learning_rate, weight_decay=config.weight_decay or None)
+    optimizer.exclude_from_weight_decay(var_list=[v for v in variables if len(v.shape) < 2])
     if precision == "float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    optimizer.build(variables)  # outside tf.function: traces twice as fast
     return optimizer
 
 
@@ -253,6 +258,7 @@ class Trainer:
                 "precision": self.precision,
                 "batch_size": self.config.batch_size,
                 "batch_makeup": batch_makeup(self.config, data.synthetic_style),
+                "weight_decay": self.config.weight_decay,
                 "loss": spec.loss,
                 "preprocessing": spec.preprocessing,
                 "resumed": bool(saved),
@@ -356,8 +362,7 @@ class Trainer:
         try:
             with strategy.scope():
                 self.model = build_model(self.spec)
-                optimizer = make_optimizer(self.config, self.precision)
-                optimizer.build(self.model.trainable_variables)  # outside tf.function: traces twice as fast
+                optimizer = make_optimizer(self.config, self.precision, self.model.trainable_variables)
         finally:
             keras.mixed_precision.set_dtype_policy("float32")
         self.optimizer = optimizer

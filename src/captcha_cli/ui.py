@@ -280,6 +280,7 @@ def _render_run_start(data: dict[str, Any], console: Console) -> None:
         *([f"starts from    {data['init']}"] if data.get("init") else []),
         f"precision      {data['precision']}, batch size {data['batch_size']}",
         f"batches        {data['batch_makeup']}",
+        *([f"weight decay   {data['weight_decay']:g} (kernels, decoupled)"] if data.get("weight_decay") else []),
     ]
     render_panel("Training", lines, console)
 

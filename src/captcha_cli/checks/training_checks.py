@@ -117,7 +117,7 @@ def training_checks() -> list[Check]:
         )
 
     def optimizer() -> Check:
-        opt = make_optimizer(config, "float32")
+        opt = make_optimizer(config, "float32", [])
         lr = float(keras.ops.convert_to_numpy(opt.learning_rate))
         return check(
             "optimizer",

@@ -129,6 +129,15 @@ def train(
             + _default("synthetic_mix", "0"),
         ),
     ] = None,
+    weight_decay: Annotated[
+        float | None,
+        typer.Option(
+            "--weight-decay",
+            min=0.0,
+            help="Decoupled weight decay (AdamW): each step shrinks the kernels by learning rate x this; "
+            "biases and BatchNorm are left alone. " + _default("weight_decay", "0"),
+        ),
+    ] = None,
     anneal: Annotated[
         float | None,
         typer.Option(
@@ -209,6 +218,7 @@ def train(
         augment=augment,
         synthetic_mix=synthetic_mix,
         anneal=anneal,
+        weight_decay=weight_decay,
         time_budget_s=parse_duration(time_budget) if time_budget else None,
     )
     overrides = spec_overrides(None, None, height, width)
