@@ -83,6 +83,26 @@ def test_train_with_mix_records_it_and_shows_the_batch_makeup(runner, tmp_path, 
     assert config["config"]["synthetic_mix"] == 0.5 and config["data"]["synthetic_style"] == "simple"
 
 
+def test_without_data_it_generates_once_and_mixes_fresh_captchas(runner, tmp_path) -> None:
+    """The README's first command's path: no DATA, so a generated set, with fresh captchas of its
+    style in half of every batch unless --synthetic-mix says otherwise."""
+    tiny = ["--arch", "tiny", "--height", "32", "--width", "64", "--batch-size", "8", "--precision", "float32"]
+    args = ("--synthetic-count", "24", "--max-steps", "2", "--val-every", "2", "--project", tmp_path)
+    result = invoke(runner, "train", *tiny, *args, "--name", "a")
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "synthetic-noisy-24-seed0"
+    assert f"No data given: generating 24 noisy captchas into {folder}" in result.stderr
+    assert len(list(folder.glob("*.png"))) == 24 and (folder / ".complete").is_file()
+    assert "batches        4 from the data + 4 generated noisy, not augmented" in result.stderr
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert config["config"]["synthetic_mix"] == 0.5 and config["data"]["data"] == str(folder)
+    again = invoke(runner, "train", *tiny, *args, "--name", "b", "--synthetic-mix", "0")
+    assert again.exit_code == 0, again.output
+    assert "No data given" not in again.stderr  # the set is made once
+    assert "batches        8 from the data, not augmented" in again.stderr
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["config"]["synthetic_mix"] == 0.0
+
+
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [("--synthetic-mix", "1.5", "--synthetic-mix"), ("--synthetic-style", "wavy", "choose one of noisy, simple")],

@@ -23,7 +23,7 @@ from captcha_cli.cli.common import (
     handle_errors,
     spec_overrides,
 )
-from captcha_cli.spec import ARCH_PRESETS, PRESET_TRAINING, TrainConfig, train_config_for
+from captcha_cli.spec import ARCH_PRESETS, GENERATED_DATA_MIX, PRESET_TRAINING, TrainConfig, train_config_for
 
 DEFAULTS = TrainConfig()
 
@@ -126,7 +126,8 @@ def train(
             min=0.0,
             max=1.0,
             help="Fraction of every batch replaced by freshly generated captchas of --synthetic-style. "
-            + _default("synthetic_mix", "0"),
+            + _default("synthetic_mix", "0")
+            + f" Without DATA: {GENERATED_DATA_MIX:g} (the generated set's own style).",
         ),
     ] = None,
     weight_decay: Annotated[
@@ -201,6 +202,8 @@ def train(
     if synthetic_style not in STYLES:
         raise typer.BadParameter(f"choose one of {', '.join(STYLES)}", param_hint="--synthetic-style")
     recipe_arch = arch or _init_arch(init) or "resnet34"
+    if synthetic_mix is None and data is None and resume is None:
+        synthetic_mix = GENERATED_DATA_MIX
     config = train_config_for(
         recipe_arch,
         learning_rate=lr,
