@@ -272,7 +272,7 @@ PRESET_TRAINING: dict[str, dict[str, Any]] = {
 
 
 # Measured: without DATA the run trains on the generator's own captchas, so fresh ones of the same
-# style can fill half of every batch; on `noisy` that read 97.9-98.1% against 96.3-97.8% at 30
+# style can fill half of every batch; on `noisy` that read 97.7-98.1% against 96.3-97.8% at 30
 # minutes (benchmarks/RESULTS.md, twelfth session). A user's own data gets no mix unless asked.
 GENERATED_DATA_MIX = 0.5
 
