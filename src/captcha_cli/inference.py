@@ -10,7 +10,7 @@ import numpy as np
 
 from captcha_cli.decoding import decode_logits
 from captcha_cli.errors import ImageError, ModelFileError
-from captcha_cli.preprocessing import load_for_model
+from captcha_cli.preprocessing import load_for_model, scale
 from captcha_cli.spec import ModelSpec, load_spec
 
 TFLITE_FILE = "model.tflite"
@@ -100,16 +100,27 @@ class Reader(ImageReader):
         self.model, self.spec, self.path = load_model(model_path)
 
     def logits(self, images: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model(images.astype(np.float32) / 255.0, training=False), dtype=np.float32)
+        return np.asarray(self.model(scale(images), training=False), dtype=np.float32)
 
 
-class LiteReader(ImageReader):
+class ExportReader(ImageReader):
+    """A folder written by `captcha export`: its `model_file` and the spec saved beside it."""
+
+    model_file: str
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / self.model_file
+        self.spec = load_spec(folder / "captcha.keras")  # reads the captcha.spec.json beside it
+
+
+class LiteReader(ExportReader):
     """A TFLite export run by LiteRT (`ai-edge-litert`) when installed, else by TensorFlow's
     interpreter. The export takes one image per call."""
 
+    model_file = TFLITE_FILE
+
     def __init__(self, folder: Path) -> None:
-        self.path = folder / TFLITE_FILE
-        self.spec = load_spec(folder / "captcha.keras")  # reads the captcha.spec.json beside it
+        super().__init__(folder)
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError:  # pragma: no cover - exercised where LiteRT is not installed
@@ -132,19 +143,20 @@ class LiteReader(ImageReader):
 
     def logits(self, images: np.ndarray) -> np.ndarray:
         rows = []
-        for image in images.astype(np.float32) / 255.0:
+        for image in scale(images):
             self.interpreter.set_tensor(self._input, image[None])
             self.interpreter.invoke()
             rows.append(self.interpreter.get_tensor(self._output)[0])
         return np.stack(rows)
 
 
-class OnnxReader(ImageReader):
+class OnnxReader(ExportReader):
     """An ONNX export run by ONNX Runtime on the CPU, any number of images per call."""
 
+    model_file = ONNX_FILE
+
     def __init__(self, folder: Path) -> None:
-        self.path = folder / ONNX_FILE
-        self.spec = load_spec(folder / "captcha.keras")  # reads the captcha.spec.json beside it
+        super().__init__(folder)
         try:
             import onnxruntime
         except ImportError as exc:
@@ -158,7 +170,7 @@ class OnnxReader(ImageReader):
         self._input = self.session.get_inputs()[0].name
 
     def logits(self, images: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self._input: images.astype(np.float32) / 255.0})[0]
+        return self.session.run(None, {self._input: scale(images)})[0]
 
 
 def open_reader(path: Path) -> ImageReader:
