@@ -11,7 +11,7 @@ import numpy as np
 from captcha_cli.decoding import decode_logits
 from captcha_cli.errors import ImageError, ModelFileError
 from captcha_cli.preprocessing import load_for_model, scale
-from captcha_cli.spec import ModelSpec, load_spec
+from captcha_cli.spec import ModelSpec, read_spec_file
 
 TFLITE_FILE = "model.tflite"
 ONNX_FILE = "model.onnx"
@@ -110,7 +110,7 @@ class ExportReader(ImageReader):
 
     def __init__(self, folder: Path) -> None:
         self.path = folder / self.model_file
-        self.spec = load_spec(folder / "captcha.keras")  # reads the captcha.spec.json beside it
+        self.spec = read_spec_file(folder / EXPORT_SPEC)
 
 
 class LiteReader(ExportReader):
@@ -175,10 +175,9 @@ class OnnxReader(ExportReader):
 
 def open_reader(path: Path) -> ImageReader:
     """A reader for a `.keras` model, a run folder, or a TFLite or ONNX export folder."""
-    if is_export(path, TFLITE_FILE):
-        return LiteReader(path)
-    if is_export(path, ONNX_FILE):
-        return OnnxReader(path)
+    for export_reader in (LiteReader, OnnxReader):
+        if is_export(path, export_reader.model_file):
+            return export_reader(path)
     from captcha_cli import runtime
 
     runtime.import_tensorflow()

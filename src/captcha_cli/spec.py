@@ -225,7 +225,11 @@ def save_spec(spec: ModelSpec, model_path: Path) -> Path:
 
 def load_spec(model_path: Path) -> ModelSpec:
     """Read the spec saved beside a model file."""
-    path = spec_path_for(model_path)
+    return read_spec_file(spec_path_for(model_path))
+
+
+def read_spec_file(path: Path) -> ModelSpec:
+    """Read a spec file (`best.spec.json`, an export's `captcha.spec.json`)."""
     if not path.is_file():
         raise ModelFileError(
             f"{path}: model spec not found",
