@@ -129,6 +129,19 @@ def test_preprocess_refuses_to_write_into_input(runner, noisy_dir) -> None:
     )
 
 
+def test_preprocess_one_image_into_a_folder_beside_it(runner, tmp_path, noisy_dir) -> None:
+    image = tmp_path / "one.png"
+    image.write_bytes(next(noisy_dir.glob("*.png")).read_bytes())
+    data = invoke_json(runner, "preprocess", image, tmp_path / "normalized")
+    assert data["normalized"]["written"] == 1
+    assert Image.open(tmp_path / "normalized" / "one.png").size == Image.open(image).size
+    refused = invoke(runner, "preprocess", image, tmp_path)
+    assert refused.exit_code == 1
+    assert refused.stderr.strip() == (
+        f"Error: {tmp_path}: output folder holds the input {image}, which would be replaced; choose another folder"
+    )
+
+
 def test_preprocess_preview_is_a_real_png(runner, tmp_path, noisy_dir) -> None:
     data = invoke_json(runner, "preprocess", noisy_dir, "--preview", tmp_path / "p.png", "--backend", "pil")
     image = Image.open(tmp_path / "p.png")

@@ -18,11 +18,17 @@ Progress = Callable[[int], None]
 
 
 def check_output_folder(source: Path, out: Path) -> None:
-    """Refuse to write into the input folder (or a folder inside it)."""
-    src = source.resolve() if source.is_dir() else source.resolve().parent
+    """Refuse an output folder whose files would land among the inputs: the input folder or a
+    folder inside it; for one image, the folder it is in (its output would replace it)."""
     dst = out.resolve()
-    if dst == src or src in dst.parents:
-        raise CaptchaError(f"{out}: output folder is inside the input {source}; choose another folder")
+    if source.is_dir():
+        src = source.resolve()
+        if dst == src or src in dst.parents:
+            raise CaptchaError(f"{out}: output folder is inside the input {source}; choose another folder")
+    elif dst == source.resolve().parent:
+        raise CaptchaError(
+            f"{out}: output folder holds the input {source}, which would be replaced; choose another folder"
+        )
 
 
 def normalize_folder(
