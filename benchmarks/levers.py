@@ -60,7 +60,7 @@ def main() -> None:
         data=DataOptions(data=args.data),
         arch="small",
         arch_given=True,
-        spec_overrides={"preprocessing": "opencv", **({"dropout": args.dropout} if args.dropout is not None else {})},
+        spec_overrides={"dropout": args.dropout} if args.dropout is not None else {},
         project=args.project,
         name=args.name,
         command=["python", "benchmarks/levers.py", *sys.argv[1:]],
