@@ -84,6 +84,7 @@ def ours(
     """`captcha train`'s step: tf.data from a uint8 array, custom tf.function step, chosen precision,
     the model's own kernels and the fused Adam update; with `xla`, the step is compiled by XLA.
     `kernels` and `fused_adam` swap in Keras's own layers or Adam, for comparisons."""
+    from captcha_cli.batches import batch_stream
     from captcha_cli.tf_input import training_dataset
 
     keras.mixed_precision.set_dtype_policy(POLICIES[precision])
@@ -106,7 +107,8 @@ def ours(
         optimizer.apply(tape.gradient(scaled, model.trainable_variables), model.trainable_variables)
         return loss
 
-    batches = iter(training_dataset(images, ids, batch, 0, 0, False))
+    stream = functools.partial(batch_stream, images, ids, batch, 0, 0, False)
+    batches = iter(training_dataset(stream, (batch, *images.shape[1:]), (batch, ids.shape[1])))
     times = []
     for _ in range(steps + warmup):
         x, y = next(batches)

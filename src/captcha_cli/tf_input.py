@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import numpy as np
 import tensorflow as tf
 
-from captcha_cli.batches import batch_stream
-from captcha_cli.freshdata import FreshCaptchas
+Batches = Iterator[tuple[np.ndarray, np.ndarray]]
 
 
 def training_dataset(
-    images: np.ndarray,
-    ids: np.ndarray,
-    batch_size: int,
-    seed: int,
-    start_step: int,
-    augment: bool,
-    fresh: FreshCaptchas | None = None,
-    fresh_count: int = 0,
+    batches: Callable[[], Batches], image_shape: tuple[int, ...], ids_shape: tuple[int, ...]
 ) -> tf.data.Dataset:
-    """tf.data over `batch_stream`: cast to float32 in [0, 1] and prefetch in the background."""
-    h, w, c = images.shape[1:]
-    signature = (
-        tf.TensorSpec((batch_size, h, w, c), tf.uint8),
-        tf.TensorSpec((batch_size, ids.shape[1]), tf.int32),
-    )
-    dataset = tf.data.Dataset.from_generator(
-        lambda: batch_stream(images, ids, batch_size, seed, start_step, augment, fresh, fresh_count),
-        output_signature=signature,
-    )
+    """tf.data over the stream that `batches()` starts (uint8 images of `image_shape`, int32 label
+    ids of `ids_shape`, both with the batch first): cast to float32 in [0, 1], prefetched in the
+    background."""
+    signature = (tf.TensorSpec(image_shape, tf.uint8), tf.TensorSpec(ids_shape, tf.int32))
+    dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
     return dataset.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y)).prefetch(4)

@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from captcha_cli import __version__
 from captcha_cli.annealing import FLOOR, BudgetAnneal, budget_progress
+from captcha_cli.batches import batch_stream
 from captcha_cli.callbacks import create_callbacks
 from captcha_cli.charset import Codec, charset_from_labels, parse_charset
 from captcha_cli.curves import draw_curves
@@ -493,16 +494,12 @@ class Trainer:
         self.started = time.monotonic()
         self.clock = self.elapsed_before  # seconds trained, as the workers agreed at the last step
         first_step = self.step
-        fresh = self._fresh_captchas()
+        fresh, fresh_count = self._fresh_captchas(), mixed_count(config.batch_size, config.synthetic_mix)
+        images, ids, batch, start = self.train_data.images, self.train_ids, config.batch_size, self.step
         dataset = training_dataset(
-            self.train_data.images,
-            self.train_ids,
-            config.batch_size,
-            config.seed,
-            self.step,
-            config.augment,
-            fresh,
-            mixed_count(config.batch_size, config.synthetic_mix),
+            lambda: batch_stream(images, ids, batch, config.seed, start, config.augment, fresh, fresh_count),
+            (batch, *images.shape[1:]),
+            (batch, ids.shape[1]),
         )
         batches = iter(self.strategy.experimental_distribute_dataset(dataset))
         stop_reason = ""
