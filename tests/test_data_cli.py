@@ -140,6 +140,11 @@ def test_preprocess_one_image_into_a_folder_beside_it(runner, tmp_path, noisy_di
     assert refused.stderr.strip() == (
         f"Error: {tmp_path}: output folder holds the input {image}, which would be replaced; choose another folder"
     )
+    onto_itself = invoke(runner, "preprocess", image, image)
+    assert onto_itself.exit_code == 1
+    assert onto_itself.stderr.strip() == (
+        f"Error: {image}: is a file, not a folder; choose a folder for the normalized images"
+    )
 
 
 def test_preprocess_preview_is_a_real_png(runner, tmp_path, noisy_dir) -> None:

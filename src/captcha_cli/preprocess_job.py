@@ -19,7 +19,9 @@ Progress = Callable[[int], None]
 
 def check_output_folder(source: Path, out: Path) -> None:
     """Refuse an output folder whose files would land among the inputs: the input folder or a
-    folder inside it; for one image, the folder it is in (its output would replace it)."""
+    folder inside it; for one image, the folder it is in (its output would replace it); a file."""
+    if out.exists() and not out.is_dir():
+        raise CaptchaError(f"{out}: is a file, not a folder; choose a folder for the normalized images")
     dst = out.resolve()
     if source.is_dir():
         src = source.resolve()
