@@ -38,7 +38,7 @@ from captcha_cli.model import build_model
 from captcha_cli.modelio import resolve_model_path, save_model
 from captcha_cli.optimizers import FusedAdam
 from captcha_cli.precision import apply_precision, detect_precision
-from captcha_cli.preprocessing import resolve_backend
+from captcha_cli.preprocessing import resolve_backend, scale
 from captcha_cli.report import Reporter
 from captcha_cli.runs import Checkpoints, MetricsLog, format_duration, next_run_dir, read_config, write_config
 from captcha_cli.spec import ModelSpec, TrainConfig, load_spec, preset_preprocessing, spec_for_arch
@@ -449,7 +449,7 @@ class Trainer:
         logits = []
         batch = max(self.config.batch_size, 64)
         for start in range(0, len(self.val_data), batch):
-            x = np.asarray(self.val_data.images[start : start + batch], dtype=np.float32) / 255.0
+            x = scale(self.val_data.images[start : start + batch])
             logits.append(self.predict_step(tf.constant(x)).numpy())
         logits = np.concatenate(logits)
         pred, _, _ = decode_logits(logits, self.spec)
