@@ -16,7 +16,7 @@ from PIL import Image
 
 from captcha_cli.inference import Reader
 from captcha_cli.modelio import load_model
-from captcha_cli.runs import MetricsLog, format_duration, parse_duration
+from captcha_cli.runs import MetricsLog, format_duration, parse_duration, read_arrays
 from captcha_cli.spec import load_spec
 from tests.conftest import TINY_TRAIN
 from tests.helpers import invoke, invoke_json
@@ -233,6 +233,39 @@ def test_weight_decay_is_shown_recorded_and_kept_on_resume(runner, tmp_path, dig
     assert result.exit_code == 2 and "--weight-decay" in result.output
 
 
+def _float_weights(model) -> list[np.ndarray]:
+    return [w.numpy() for w in model.weights if "float" in str(w.dtype)]
+
+
+def test_ema_saves_the_average_and_resumes_it(runner, tmp_path, digits_dir) -> None:
+    run = tmp_path / "ema"
+    tiny = [a for a in TINY_TRAIN if a != "--quiet"]
+    args = ("--max-steps", "4", "--val-every", "2", "--save-every", "4", "--project", tmp_path, "--name", "ema")
+    result = invoke(runner, "train", digits_dir, *tiny, *args, "--ema", "0.9")
+    assert result.exit_code == 0, result.output
+    assert "weight average 0.9 decay per step (validated and saved)" in result.stderr
+    assert json.loads((run / "config.json").read_text())["config"]["ema"] == 0.9
+    checkpoint = run / "checkpoints" / "step-00000004"
+    averages = read_arrays(checkpoint / "averages.npz")
+    live = load_model(run / "last.keras")[0]
+    assert len(averages) == len(_float_weights(live))
+    for saved, value in zip(averages, _float_weights(live), strict=True):
+        np.testing.assert_allclose(value, saved, rtol=1e-6)  # last.keras holds the average
+    live.load_weights(checkpoint / "model.weights.h5")  # the checkpoint keeps the step's own weights
+    assert any(not np.allclose(a, w) for a, w in zip(averages, _float_weights(live), strict=True))
+    # resumed with no step left, the run saves last.keras again: from the average it restored
+    (run / "last.keras").unlink()
+    again = invoke(runner, "train", "--resume", run)
+    assert again.exit_code == 0, again.output
+    for saved, value in zip(averages, _float_weights(load_model(run / "last.keras")[0]), strict=True):
+        np.testing.assert_allclose(value, saved, rtol=1e-6)
+    plain = invoke(runner, "train", digits_dir, *tiny, "--max-steps", "1", "--project", tmp_path, "--name", "p")
+    assert "weight average" not in plain.stderr
+    assert not (tmp_path / "p" / "checkpoints" / "step-00000001" / "averages.npz").exists()
+    refused = invoke(runner, "train", digits_dir, *TINY_TRAIN, "--ema", "1", "--project", tmp_path)
+    assert refused.exit_code == 2 and "--ema" in refused.output
+
+
 def test_bad_data_stops_before_training(runner, tmp_path, digits_dir) -> None:
     data = tmp_path / "data"
     data.mkdir()
@@ -400,6 +433,8 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path, digits_dir) -> None:
         *TINY_TRAIN,
         "--strategy",
         "mirrored",
+        "--ema",  # the average lives beside mirrored weights and updates in the cross-replica context
+        "0.9",
         "--max-steps",
         "4",
         "--val-every",

@@ -18,6 +18,7 @@ from captcha_cli.errors import TrainingError
 
 METRIC_FIELDS = ["step", "loss", "val_loss", "full_string_acc", "char_acc", "lr", "images_per_s", "elapsed_s"]
 CHECKPOINT_DIR = re.compile(r"^step-(\d{8})$")
+AVERAGES_FILE = "averages.npz"  # the --ema weight averages, beside the optimizer's state
 
 
 def next_run_dir(project: Path, name: str | None) -> Path:
@@ -87,6 +88,12 @@ class Checkpoint:
     path: Path
 
 
+def read_arrays(path: Path) -> list[np.ndarray]:
+    """The arrays an `np.savez(path, *arrays)` wrote, in their order."""
+    with np.load(path) as saved:
+        return [saved[f"arr_{i}"] for i in range(len(saved.files))]
+
+
 class Checkpoints:
     """Step checkpoints in `checkpoints/step-NNNNNNNN/`: weights, optimizer state and loop state.
 
@@ -119,13 +126,17 @@ class Checkpoints:
         found = Checkpoints.complete_in(root)
         return found[-1] if found else None
 
-    def save(self, model, optimizer, step: int, state: dict[str, Any]) -> Path:
+    def save(
+        self, model, optimizer, step: int, state: dict[str, Any], averages: list[np.ndarray] | None = None
+    ) -> Path:
         final = self.root / f"step-{step:08d}"
         tmp = self.root / f".step-{step:08d}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         model.save_weights(tmp / "model.weights.h5")
         np.savez(tmp / "optimizer.npz", *[np.asarray(v.numpy()) for v in optimizer.variables])
+        if averages is not None:
+            np.savez(tmp / AVERAGES_FILE, *averages)
         (tmp / "state.json").write_text(json.dumps(state, indent=2), encoding="utf-8")
         if final.exists():
             shutil.rmtree(final)
@@ -135,12 +146,16 @@ class Checkpoints:
         return final
 
     @staticmethod
+    def saved_averages(path: Path) -> list[np.ndarray] | None:
+        """The weight averages (`--ema`) a checkpoint holds, or None."""
+        return read_arrays(path / AVERAGES_FILE) if (path / AVERAGES_FILE).is_file() else None
+
+    @staticmethod
     def load(path: Path, model, optimizer) -> dict[str, Any]:
         """Restore weights and optimizer variables; returns the saved loop state."""
         model.load_weights(path / "model.weights.h5")
         optimizer.build(model.trainable_variables)
-        with np.load(path / "optimizer.npz") as saved:
-            values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+        values = read_arrays(path / "optimizer.npz")
         if len(values) != len(optimizer.variables):
             raise TrainingError(f"{path}: optimizer state does not match this model")
         for variable, value in zip(optimizer.variables, values, strict=True):

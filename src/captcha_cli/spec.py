@@ -265,6 +265,7 @@ class TrainConfig:
     synthetic_mix: float = 0.0
     anneal: float = 0.0
     weight_decay: float = 0.0
+    ema: float = 0.0
     time_budget_s: float | None = None
 
 

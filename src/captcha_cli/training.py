@@ -11,6 +11,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,6 +23,7 @@ import tensorflow as tf
 
 from captcha_cli import __version__
 from captcha_cli.annealing import FLOOR, BudgetAnneal, budget_progress
+from captcha_cli.averaging import WeightAverage
 from captcha_cli.batches import batch_stream
 from captcha_cli.callbacks import create_callbacks
 from captcha_cli.charset import Codec, charset_from_labels, parse_charset
@@ -260,6 +262,7 @@ class Trainer:
                 "batch_size": self.config.batch_size,
                 "batch_makeup": batch_makeup(self.config, data.synthetic_style),
                 "weight_decay": self.config.weight_decay,
+                "ema": self.config.ema,
                 "loss": spec.loss,
                 "preprocessing": spec.preprocessing,
                 "resumed": bool(saved),
@@ -407,8 +410,9 @@ class Trainer:
         elif self.request.resume:
             self.metrics.keep_until(0)
             self.reporter.info(f"{self.run_dir} has no checkpoint yet: starting from step 0.")
+        self.average = self._start_average(latest.path if latest else None)
 
-        model, loss_fn, optimizer = self.model, self.loss_fn, self.optimizer
+        model, loss_fn, optimizer, average = self.model, self.loss_fn, self.optimizer, self.average
 
         replicas = strategy.num_replicas_in_sync
 
@@ -424,6 +428,8 @@ class Trainer:
         @tf.function(autograph=False)
         def train_step(x, y):
             per_replica = strategy.run(replica_step, args=(x, y))
+            if average is not None:
+                average.update(optimizer.iterations - 1)
             return strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
 
         @tf.function(autograph=False)
@@ -440,6 +446,25 @@ class Trainer:
         except Exception as exc:  # Keras raises many kinds for a damaged or mismatched archive
             raise TrainingError(f"{self.init_path}: cannot load its weights ({type(exc).__name__}: {exc})") from exc
         self.reporter.info(f"Starting from the weights of {self.init_path}.")
+
+    def _start_average(self, checkpoint: Path | None) -> WeightAverage | None:
+        """The --ema average: a copy of the starting weights, or the one a resumed checkpoint holds."""
+        if not self.config.ema:
+            return None
+        with self.strategy.scope():
+            average = WeightAverage(self.model, self.config.ema)
+        values = Checkpoints.saved_averages(checkpoint) if checkpoint else None
+        if values is not None:
+            try:
+                average.restore(values)
+            except ValueError as exc:
+                raise TrainingError(f"{checkpoint}: its weight averages do not match this model ({exc})") from exc
+        return average
+
+    def averaged(self) -> AbstractContextManager:
+        """A block in which the model holds what validation scores and the saved models keep: the
+        --ema average of its weights, or its own weights without --ema."""
+        return self.average.applied() if self.average is not None else nullcontext()
 
     def learning_rate(self) -> float:
         return float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
@@ -476,6 +501,7 @@ class Trainer:
                 "batch_size": self.config.batch_size,
                 "seed": self.config.seed,
             },
+            averages=self.average.values() if self.average is not None else None,
         )
 
     def elapsed(self) -> float:
@@ -547,7 +573,8 @@ class Trainer:
             rate = window_images / max(time.monotonic() - window_start, 1e-9)
             last_row = self._validation_round(losses, rate)
         self.checkpoint()
-        save_model(self.model, self.spec, self.run_dir / "last.keras")
+        with self.averaged():
+            save_model(self.model, self.spec, self.run_dir / "last.keras")
         self.writer.close()
         if not self.chief:
             shutil.rmtree(self.run_dir, ignore_errors=True)
@@ -588,7 +615,12 @@ class Trainer:
         return FreshCaptchas(self.spec, style, lengths, self.config.seed)
 
     def _validation_round(self, losses: list[float], rate: float) -> dict[str, Any]:
-        metrics = self.validate()
+        with self.averaged():
+            metrics = self.validate()
+            improved = metrics["full_string_acc"] > self.best
+            if improved:
+                self.best = metrics["full_string_acc"]
+                save_model(self.model, self.spec, self.run_dir / "best.keras")
         round_index = self.step // self.config.val_every
         logs = {"loss": float(np.mean(losses)) if losses else float("nan"), **metrics}
         if self.anneal.start_lr is None:  # annealing owns the rate once it has begun
@@ -602,10 +634,6 @@ class Trainer:
             "images_per_s": rate,
             "elapsed_s": self.elapsed(),
         }
-        improved = metrics["full_string_acc"] > self.best
-        if improved:
-            self.best = metrics["full_string_acc"]
-            save_model(self.model, self.spec, self.run_dir / "best.keras")
         self.metrics.append(row)
         draw_curves(self.metrics.rows, self.run_dir / "curves.png")
         with self.writer.as_default(step=self.step):

@@ -281,6 +281,7 @@ def _render_run_start(data: dict[str, Any], console: Console) -> None:
         f"precision      {data['precision']}, batch size {data['batch_size']}",
         f"batches        {data['batch_makeup']}",
         *([f"weight decay   {data['weight_decay']:g} (kernels, decoupled)"] if data.get("weight_decay") else []),
+        *([f"weight average {data['ema']:g} decay per step (validated and saved)"] if data.get("ema") else []),
     ]
     render_panel("Training", lines, console)
 

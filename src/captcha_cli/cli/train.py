@@ -139,6 +139,15 @@ def train(
             "biases and BatchNorm are left alone. " + _default("weight_decay", "0"),
         ),
     ] = None,
+    ema: Annotated[
+        float | None,
+        typer.Option(
+            "--ema",
+            min=0.0,
+            help="Validate and save an exponential moving average of the weights, moved 1 - this toward them "
+            "each step (0.999 averages about the last 1,000 steps); 0 is off. " + _default("ema", "0"),
+        ),
+    ] = None,
     anneal: Annotated[
         float | None,
         typer.Option(
@@ -195,6 +204,8 @@ def train(
 
     if dropout is not None and dropout >= 1.0:
         raise typer.BadParameter(f"{dropout:g} is not in [0, 1)", param_hint="--dropout")
+    if ema is not None and ema >= 1.0:
+        raise typer.BadParameter(f"{ema:g} is not in [0, 1)", param_hint="--ema")
     if loss is not None and loss not in LOSSES:
         raise typer.BadParameter(f"choose one of {', '.join(LOSSES)}", param_hint="--loss")
     if charset not in (None, "auto"):
@@ -222,6 +233,7 @@ def train(
         synthetic_mix=synthetic_mix,
         anneal=anneal,
         weight_decay=weight_decay,
+        ema=ema,
         time_budget_s=parse_duration(time_budget) if time_budget else None,
     )
     overrides = spec_overrides(None, None, height, width)
