@@ -476,6 +476,8 @@ def test_multi_worker_with_two_local_processes(tmp_path, digits_dir) -> None:
         args = (
             "--strategy",
             "multi-worker",
+            "--ema",  # each worker keeps the average in step with its mirrored weights
+            "0.9",
             "--max-steps",
             "4",
             "--val-every",
