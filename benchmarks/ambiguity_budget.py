@@ -34,15 +34,11 @@ def main() -> None:
     groups = [g for g in args.groups.split(",") if g]
 
     runtime.import_tensorflow()
-    from captcha_cli.evaluation import score
-    from captcha_cli.inference import Reader
-    from captcha_cli.labelled import load_labelled
-    from captcha_cli.modelio import resolve_model_path
+    from heldout import read_heldout
 
-    reader = Reader(resolve_model_path(args.model))
-    folder = load_labelled(args.heldout, reader.spec.charset, reader.spec.max_length, None, False, False, 0.5, 0)
-    samples = folder.train + folder.val
-    predictions = reader.read_files([s.path for s in samples])
+    from captcha_cli.evaluation import score
+
+    samples, predictions = read_heldout(args.model, args.heldout)
     scored = score(samples, predictions)
     truth = {str(s.path): s.label for s in samples}
     pairs = [(truth[p.path], p.text) for p in predictions]

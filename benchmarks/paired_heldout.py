@@ -31,15 +31,11 @@ def mcnemar_exact(only_a: int, only_b: int) -> float:
 
 def correct_by_file(model: Path, heldout: Path) -> dict[str, bool]:
     """Whether `model` reads each captcha of `heldout` whole."""
-    from captcha_cli.inference import Reader
-    from captcha_cli.labelled import load_labelled
-    from captcha_cli.modelio import resolve_model_path
+    from heldout import read_heldout
 
-    reader = Reader(resolve_model_path(model))
-    folder = load_labelled(heldout, reader.spec.charset, reader.spec.max_length, None, False, False, 0.5, 0)
-    samples = folder.train + folder.val
+    samples, predictions = read_heldout(model, heldout)
     truth = {str(s.path): s.label for s in samples}
-    return {p.path: p.text == truth[p.path] for p in reader.read_files([s.path for s in samples])}
+    return {p.path: p.text == truth[p.path] for p in predictions}
 
 
 def main() -> None:
