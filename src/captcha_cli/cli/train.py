@@ -202,10 +202,9 @@ def train(
     from captcha_cli.spec import LOSSES
     from captcha_cli.synthetic import STYLES
 
-    if dropout is not None and dropout >= 1.0:
-        raise typer.BadParameter(f"{dropout:g} is not in [0, 1)", param_hint="--dropout")
-    if ema is not None and ema >= 1.0:
-        raise typer.BadParameter(f"{ema:g} is not in [0, 1)", param_hint="--ema")
+    for rate, option in ((dropout, "--dropout"), (ema, "--ema")):  # both in [0, 1): Typer's min gives the 0
+        if rate is not None and rate >= 1.0:
+            raise typer.BadParameter(f"{rate:g} is not in [0, 1)", param_hint=option)
     if loss is not None and loss not in LOSSES:
         raise typer.BadParameter(f"choose one of {', '.join(LOSSES)}", param_hint="--loss")
     if charset not in (None, "auto"):
