@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from captcha_cli.decoding import accuracy, decode_logits
-from captcha_cli.losses import make_loss
+from captcha_cli.losses import make_confidence_penalty, make_loss
 from captcha_cli.spec import spec_for_arch
 
 CHARS = "abc"
@@ -102,3 +102,23 @@ def test_losses_equal_tensorflows_own(name: str) -> None:
     got = float(make_loss(spec)(tf.constant(ids), tf.constant(logits)))
     assert got == pytest.approx(_tf_reference(spec, tf.constant(ids), tf.constant(logits)), rel=1e-5)
     assert got > 0.5  # random logits: far from a fitted model's loss
+
+
+@pytest.mark.parametrize(
+    ("name", "uniform"),
+    [("ctc", -13 * np.log(4)), ("softmax", -np.log(4)), ("bce", -np.log(2))],  # 13 CTC steps, 4 classes
+)
+def test_confidence_penalty_is_the_weighted_negative_entropy(name: str, uniform: float) -> None:
+    spec = _spec(name)
+    penalty = make_confidence_penalty(spec, 0.5)
+    flat = np.zeros((2, spec.output_steps * spec.num_classes), np.float32)  # every output at even odds
+    assert float(penalty(tf.constant(flat))) == pytest.approx(0.5 * uniform, rel=1e-5)
+    sure = _one_hot_logits([1, 0, 2, 0][: spec.output_steps] + [0] * max(0, spec.output_steps - 4))
+    assert -1e-6 < float(penalty(tf.constant(sure))) <= 0  # no doubt, no penalty
+    rng = np.random.default_rng(5)
+    some = rng.normal(0, 2, flat.shape).astype(np.float32)
+    log_p = tf.nn.log_softmax(tf.reshape(some, (2, spec.output_steps, spec.num_classes)))
+    if name != "bce":
+        per_slot = tf.reduce_sum(tf.exp(log_p) * log_p, axis=-1)
+        expected = tf.reduce_sum(per_slot, axis=1) if name == "ctc" else tf.reduce_mean(per_slot, axis=1)
+        assert float(penalty(tf.constant(some))) == pytest.approx(0.5 * float(tf.reduce_mean(expected)), rel=1e-5)

@@ -508,3 +508,18 @@ def test_strategy_errors(runner, tmp_path, digits_dir, monkeypatch) -> None:
     check_batch(8, SimpleNamespace(num_replicas_in_sync=2))
     with pytest.raises(TrainingError, match="divide evenly over 2 replicas. Received: batch_size=7"):
         check_batch(7, SimpleNamespace(num_replicas_in_sync=2))
+
+
+def test_confidence_penalty_steers_training_but_not_the_logged_loss(runner, tmp_path, digits_dir) -> None:
+    two_steps = [a for a in TINY_TRAIN if a != "--quiet"] + ["--max-steps", "2", "--val-every", "1"]
+    losses = {}
+    for name, extra in [("plain", []), ("penalty", ["--confidence-penalty", "2"])]:
+        result = invoke(runner, "train", digits_dir, *two_steps, *extra, "--project", tmp_path, "--name", name)
+        assert result.exit_code == 0, result.output
+        assert ("2 x output entropy subtracted from the loss" in result.stderr) == bool(extra)
+        rows = (tmp_path / name / "metrics.csv").read_text().splitlines()[1:]
+        losses[name] = [float(row.split(",")[1]) for row in rows]
+    assert json.loads((tmp_path / "penalty" / "config.json").read_text())["config"]["confidence_penalty"] == 2
+    # step 1 scores the same starting weights: the log shows the loss alone; step 2 follows another update
+    assert losses["penalty"][0] == pytest.approx(losses["plain"][0], rel=1e-6)
+    assert losses["penalty"][1] != pytest.approx(losses["plain"][1], rel=1e-4)

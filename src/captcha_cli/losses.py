@@ -1,4 +1,5 @@
-"""The training losses over the model's outputs: per-position softmax, the original's BCE, or CTC.
+"""The training losses over the model's outputs: per-position softmax, the original's BCE, or CTC,
+and the confidence penalty that `--confidence-penalty` adds to them.
 
 Written in `keras.ops`, so they run on any Keras 3 backend (on TensorFlow they are the same ops
 as `tf.nn`'s: `sparse_softmax_cross_entropy_with_logits`, `sigmoid_cross_entropy_with_logits`,
@@ -36,3 +37,29 @@ def make_loss(spec: ModelSpec):
         return ops.mean(ops.ctc_loss(ids, logits, label_length, logit_length, mask_index=0))
 
     return {"softmax": softmax_loss, "bce": bce_loss, "ctc": ctc_loss}[spec.loss]
+
+
+def make_confidence_penalty(spec: ModelSpec, weight: float):
+    """`weight` x the negative entropy of the model's output distributions, reduced over them as
+    the spec's loss reduces its terms (CTC: summed over time steps; softmax: averaged over
+    positions; BCE: each sigmoid's binary entropy, averaged over outputs), then averaged over the
+    batch. Added to the training loss it penalizes confident outputs (Pereyra et al., 2017); under
+    CTC it also shortens the all-blank plateau (benchmarks/RESULTS.md, fifteenth session)."""
+    steps, classes = spec.output_steps, spec.num_classes
+
+    def categorical(logits):
+        log_p = ops.log_softmax(ops.reshape(ops.cast(logits, "float32"), (-1, steps, classes)), axis=-1)
+        return ops.sum(ops.exp(log_p) * log_p, axis=-1)
+
+    def ctc_penalty(logits):
+        return weight * ops.mean(ops.sum(categorical(logits), axis=-1))
+
+    def softmax_penalty(logits):
+        return weight * ops.mean(categorical(logits))
+
+    def bce_penalty(logits):
+        logits = ops.cast(logits, "float32")
+        log_p, log_q = ops.log_sigmoid(logits), ops.log_sigmoid(-logits)
+        return weight * ops.mean(ops.exp(log_p) * log_p + ops.exp(log_q) * log_q)
+
+    return {"softmax": softmax_penalty, "bce": bce_penalty, "ctc": ctc_penalty}[spec.loss]

@@ -266,6 +266,7 @@ class TrainConfig:
     anneal: float = 0.0
     weight_decay: float = 0.0
     ema: float = 0.0
+    confidence_penalty: float = 0.0
     time_budget_s: float | None = None
 
 

@@ -35,7 +35,7 @@ from captcha_cli.errors import TrainingError
 from captcha_cli.freshdata import FreshCaptchas, mixed_count
 from captcha_cli.imagecache import ImageCache, build_cache, is_cache, load_cache
 from captcha_cli.labelled import load_labelled
-from captcha_cli.losses import make_loss
+from captcha_cli.losses import make_confidence_penalty, make_loss
 from captcha_cli.model import build_model
 from captcha_cli.modelio import resolve_model_path, save_model
 from captcha_cli.optimizers import FusedAdam
@@ -263,6 +263,7 @@ class Trainer:
                 "batch_makeup": batch_makeup(self.config, data.synthetic_style),
                 "weight_decay": self.config.weight_decay,
                 "ema": self.config.ema,
+                "confidence_penalty": self.config.confidence_penalty,
                 "loss": spec.loss,
                 "preprocessing": spec.preprocessing,
                 "resumed": bool(saved),
@@ -377,6 +378,8 @@ class Trainer:
                 f"learning rate {self.config.learning_rate:g} (not scaled with the replica count)"
             )
         self.loss_fn = make_loss(self.spec)
+        penalty = self.config.confidence_penalty
+        self.penalty_fn = make_confidence_penalty(self.spec, penalty) if penalty else None
         self.callbacks = create_callbacks(self.config, self.reporter)
         holder = SimpleNamespace(optimizer=optimizer)  # callbacks only read and set the learning rate
         for callback in self.callbacks:
@@ -412,15 +415,18 @@ class Trainer:
             self.reporter.info(f"{self.run_dir} has no checkpoint yet: starting from step 0.")
         self.average = self._start_average(latest.path if latest else None)
 
-        model, loss_fn, optimizer, average = self.model, self.loss_fn, self.optimizer, self.average
+        model, loss_fn, penalty_fn = self.model, self.loss_fn, self.penalty_fn
+        optimizer, average = self.optimizer, self.average
 
         replicas = strategy.num_replicas_in_sync
 
         def replica_step(x, y):
             with tf.GradientTape() as tape:
-                loss = loss_fn(y, model(x, training=True))
+                logits = model(x, training=True)
+                loss = loss_fn(y, logits)  # what the logs show: the loss alone, without the penalty
+                objective = loss + penalty_fn(logits) if penalty_fn else loss
                 # the optimizer sums gradients over replicas: scale each replica's mean loss
-                scaled = optimizer.scale_loss(loss / replicas)
+                scaled = optimizer.scale_loss(objective / replicas)
             grads = tape.gradient(scaled, model.trainable_variables)
             optimizer.apply(grads, model.trainable_variables)
             return loss

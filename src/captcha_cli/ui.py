@@ -282,6 +282,11 @@ def _render_run_start(data: dict[str, Any], console: Console) -> None:
         f"batches        {data['batch_makeup']}",
         *([f"weight decay   {data['weight_decay']:g} (kernels, decoupled)"] if data.get("weight_decay") else []),
         *([f"weight average {data['ema']:g} decay per step (validated and saved)"] if data.get("ema") else []),
+        *(
+            [f"penalty        {data['confidence_penalty']:g} x output entropy subtracted from the loss"]
+            if data.get("confidence_penalty")
+            else []
+        ),
     ]
     render_panel("Training", lines, console)
 

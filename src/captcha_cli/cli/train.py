@@ -148,6 +148,16 @@ def train(
             "each step (0.999 averages about the last 1,000 steps); 0 is off. " + _default("ema", "0"),
         ),
     ] = None,
+    confidence_penalty: Annotated[
+        float | None,
+        typer.Option(
+            "--confidence-penalty",
+            min=0.0,
+            help="Subtract this x the entropy of the model's output distributions from the training loss: "
+            "penalizes overconfident outputs and, under CTC, shortens the all-blank plateau; 0 is off. "
+            + _default("confidence_penalty", "0"),
+        ),
+    ] = None,
     anneal: Annotated[
         float | None,
         typer.Option(
@@ -233,6 +243,7 @@ def train(
         anneal=anneal,
         weight_decay=weight_decay,
         ema=ema,
+        confidence_penalty=confidence_penalty,
         time_budget_s=parse_duration(time_budget) if time_budget else None,
     )
     overrides = spec_overrides(None, None, height, width)
