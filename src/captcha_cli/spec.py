@@ -274,8 +274,10 @@ class TrainConfig:
 # (benchmarks/RESULTS.md, "The issue-6 accuracy goal"); options given on the command line win.
 PRESET_TRAINING: dict[str, dict[str, Any]] = {
     # ema, measured (fourteenth session): at the end of a 10- or 30-minute budget a tie with the
-    # annealed raw weights; before the anneal (a run stopped early) 12-27 points more validation
-    "small": {"augment": True, "anneal": 0.25, "target_acc": 1.0, "ema": 0.999},
+    # annealed raw weights; before the anneal (a run stopped early) 12-27 points more validation.
+    # confidence_penalty, measured (fifteenth session): CTC's plateau ends at step 600 on every
+    # seed, and `noisy` seeds 3 and 2 read 98.1% and 97.9% held-out against 96.8% and 96.4%
+    "small": {"augment": True, "anneal": 0.25, "target_acc": 1.0, "ema": 0.999, "confidence_penalty": 0.1},
 }
 
 
