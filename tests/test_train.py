@@ -435,6 +435,8 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path, digits_dir) -> None:
         "mirrored",
         "--ema",  # the average lives beside mirrored weights and updates in the cross-replica context
         "0.9",
+        "--confidence-penalty",  # computed per replica, like the loss
+        "0.1",
         "--max-steps",
         "4",
         "--val-every",
@@ -453,6 +455,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path, digits_dir) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "MirroredStrategy over 2 replicas: global batch 8, 4 per replica" in out.stderr
+    assert "penalty        0.1 x output entropy subtracted from the loss" in out.stderr
     assert "Stopped at step 4: max steps reached" in out.stderr
     rows = MetricsLog(tmp_path / "exp" / "metrics.csv").rows
     assert [int(r["step"]) for r in rows] == [2, 4] and all(np.isfinite(r["val_loss"]) for r in rows)
@@ -478,6 +481,8 @@ def test_multi_worker_with_two_local_processes(tmp_path, digits_dir) -> None:
             "multi-worker",
             "--ema",  # each worker keeps the average in step with its mirrored weights
             "0.9",
+            "--confidence-penalty",
+            "0.1",
             "--max-steps",
             "4",
             "--val-every",
