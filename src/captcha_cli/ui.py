@@ -270,6 +270,14 @@ class ConsoleReporter:
             renderer(data, self.console)
 
 
+# The training panel's lines for options that are off (0) unless given or set by a preset.
+_OPTIONAL_TRAINING_LINES = (
+    ("weight_decay", "weight decay   {:g} (kernels, decoupled)"),
+    ("ema", "weight average {:g} decay per step (validated and saved)"),
+    ("confidence_penalty", "penalty        {:g} x output entropy subtracted from the loss"),
+)
+
+
 def _render_run_start(data: dict[str, Any], console: Console) -> None:
     lines = [
         f"run folder     {data['run_dir']}" + ("  (resumed)" if data["resumed"] else ""),
@@ -280,14 +288,8 @@ def _render_run_start(data: dict[str, Any], console: Console) -> None:
         *([f"starts from    {data['init']}"] if data.get("init") else []),
         f"precision      {data['precision']}, batch size {data['batch_size']}",
         f"batches        {data['batch_makeup']}",
-        *([f"weight decay   {data['weight_decay']:g} (kernels, decoupled)"] if data.get("weight_decay") else []),
-        *([f"weight average {data['ema']:g} decay per step (validated and saved)"] if data.get("ema") else []),
-        *(
-            [f"penalty        {data['confidence_penalty']:g} x output entropy subtracted from the loss"]
-            if data.get("confidence_penalty")
-            else []
-        ),
     ]
+    lines += [line.format(data[key]) for key, line in _OPTIONAL_TRAINING_LINES if data.get(key)]
     render_panel("Training", lines, console)
 
 
