@@ -522,8 +522,7 @@ def test_confidence_penalty_steers_training_but_not_the_logged_loss(runner, tmp_
         result = invoke(runner, "train", digits_dir, *two_steps, *extra, "--project", tmp_path, "--name", name)
         assert result.exit_code == 0, result.output
         assert ("2 x output entropy subtracted from the loss" in result.stderr) == bool(extra)
-        rows = (tmp_path / name / "metrics.csv").read_text().splitlines()[1:]
-        losses[name] = [float(row.split(",")[1]) for row in rows]
+        losses[name] = [row["loss"] for row in MetricsLog(tmp_path / name / "metrics.csv").rows]
     assert json.loads((tmp_path / "penalty" / "config.json").read_text())["config"]["confidence_penalty"] == 2
     # step 1 scores the same starting weights: the log shows the loss alone; step 2 follows another update
     assert losses["penalty"][0] == pytest.approx(losses["plain"][0], rel=1e-6)
