@@ -13,6 +13,11 @@ from keras import ops
 from captcha_cli.spec import ModelSpec
 
 
+def _slots(logits, spec: ModelSpec):
+    """The flat logits as float32 (batch, output slots, classes): label positions, or CTC's time steps."""
+    return ops.reshape(ops.cast(logits, "float32"), (-1, spec.output_steps, spec.num_classes))
+
+
 def make_loss(spec: ModelSpec):
     """The training loss for a spec: per-position softmax cross-entropy, the original's sigmoid
     binary cross-entropy over all `max_length x num_classes` outputs, or CTC over time steps
@@ -20,8 +25,7 @@ def make_loss(spec: ModelSpec):
     length, classes = spec.max_length, spec.num_classes
 
     def softmax_loss(ids, logits):
-        logits = ops.reshape(ops.cast(logits, "float32"), (-1, length, classes))
-        return ops.mean(ops.sparse_categorical_crossentropy(ids, logits, from_logits=True))
+        return ops.mean(ops.sparse_categorical_crossentropy(ids, _slots(logits, spec), from_logits=True))
 
     def bce_loss(ids, logits):
         targets = ops.reshape(ops.one_hot(ids, classes), (-1, length * classes))
@@ -31,10 +35,9 @@ def make_loss(spec: ModelSpec):
     steps = spec.output_steps
 
     def ctc_loss(ids, logits):
-        logits = ops.reshape(ops.cast(logits, "float32"), (-1, steps, classes))
         label_length = ops.sum(ops.cast(ops.not_equal(ids, 0), "int32"), axis=1)
         logit_length = ops.ones_like(label_length) * steps
-        return ops.mean(ops.ctc_loss(ids, logits, label_length, logit_length, mask_index=0))
+        return ops.mean(ops.ctc_loss(ids, _slots(logits, spec), label_length, logit_length, mask_index=0))
 
     return {"softmax": softmax_loss, "bce": bce_loss, "ctc": ctc_loss}[spec.loss]
 
@@ -45,10 +48,9 @@ def make_confidence_penalty(spec: ModelSpec, weight: float):
     positions; BCE: each sigmoid's binary entropy, averaged over outputs), then averaged over the
     batch. Added to the training loss it penalizes confident outputs (Pereyra et al., 2017); under
     CTC it also shortens the all-blank plateau (benchmarks/RESULTS.md, fifteenth session)."""
-    steps, classes = spec.output_steps, spec.num_classes
 
     def categorical(logits):
-        log_p = ops.log_softmax(ops.reshape(ops.cast(logits, "float32"), (-1, steps, classes)), axis=-1)
+        log_p = ops.log_softmax(_slots(logits, spec), axis=-1)
         return ops.sum(ops.exp(log_p) * log_p, axis=-1)
 
     def ctc_penalty(logits):
