@@ -72,7 +72,8 @@ def test_accuracy_counts_whole_strings_and_real_characters() -> None:
 def test_ctc_needs_enough_time_steps() -> None:
     from captcha_cli.errors import SpecError
 
-    with pytest.raises(SpecError, match="CTC needs at least 2 x max_length - 1 = 11 time steps; this model has 7"):
+    expected = "labels of 6 characters need at least 11 CTC time steps; a 200-pixel-wide input gives this model 7"
+    with pytest.raises(SpecError, match=expected):
         spec_for_arch("resnet34", loss="ctc")
 
 

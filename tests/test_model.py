@@ -139,6 +139,12 @@ def test_model_file_errors(tmp_path) -> None:
     broken = tmp_path / "broken.keras"
     broken.write_bytes(b"not a zip")
     save_spec(ModelSpec(), broken)
+    with pytest.raises(ModelFileError, match="broken.keras: not a .keras model \\(zip\\) archive"):
+        load_model(broken)
+    import zipfile
+
+    with zipfile.ZipFile(broken, "w") as archive:  # a zip, but not one Keras wrote
+        archive.writestr("notes.txt", "hello")
     with pytest.raises(ModelFileError, match="broken.keras: cannot load model"):
         load_model(broken)
 

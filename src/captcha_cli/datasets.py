@@ -6,9 +6,11 @@ No TensorFlow here; `pipeline.py` turns the audited samples into tensors.
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import io
 import json
+import os
 import re
 import warnings
 from collections import Counter
@@ -41,6 +43,9 @@ ADVICE = {
     "manifest entry without a file": "fix the manifest or restore the file",
     "duplicate across train/validation": "remove one copy; identical images inflate accuracy",
     "undecodable image": "re-download or delete the file",
+    "unreadable folder": "check its permissions",
+    "broken link": "fix or remove the link",
+    "conflicting labels": "keep one row per file in the manifest",
 }
 
 
@@ -108,19 +113,66 @@ class Audit:
         }
 
 
-def find_images(root: Path) -> list[Path]:
-    """Every image file under a folder (recursive, sorted, hidden files skipped)."""
-    if not root.exists():
+@dataclass
+class ImageScan:
+    """The image files under a folder, and what could not be looked at (nothing is left out silently)."""
+
+    paths: list[Path]
+    problems: list[Problem]
+
+
+def scan_images(root: Path) -> ImageScan:
+    """Every image file under a folder (recursive, sorted, hidden names skipped), plus the folders
+    that could not be listed and the links that lead nowhere, as problems."""
+    if not root.exists() and not root.is_symlink():
         raise DatasetError(f"{root}: no such folder")
-    if root.is_file():
-        return [root] if root.suffix.lower() in IMAGE_SUFFIXES else []
-    return sorted(
-        p
-        for p in root.rglob("*")
-        if p.suffix.lower() in IMAGE_SUFFIXES
-        and p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
+    if not root.is_dir():
+        if root.suffix.lower() not in IMAGE_SUFFIXES:
+            return ImageScan([], [])
+        problem = _broken_link(root)
+        return ImageScan([] if problem else [root], [problem] if problem else [])
+    paths: list[Path] = []
+    problems: list[Problem] = []
+
+    def unreadable(exc: OSError) -> None:
+        problems.append(Problem("unreadable folder", Path(exc.filename), exc.strerror or str(exc)))
+
+    for folder, subfolders, names in os.walk(root, onerror=unreadable):
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+        for name in names:
+            path = Path(folder) / name
+            if name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            problem = _broken_link(path)
+            if problem:
+                problems.append(problem)
+            elif path.is_file():
+                paths.append(path)
+    if problems and problems[0].kind == "unreadable folder" and problems[0].path == root:
+        raise DatasetError(f"{root}: cannot list this folder ({problems[0].detail})", hint="check its permissions")
+    return ImageScan(sorted(paths), sorted(problems, key=lambda p: p.path))
+
+
+def _broken_link(path: Path) -> Problem | None:
+    """A symbolic link whose target is missing or which loops back on itself."""
+    if not path.is_symlink():
+        return None
+    try:
+        path.stat()
+    except OSError as exc:
+        detail = "symlink loop" if exc.errno == errno.ELOOP else "its target does not exist"
+        return Problem("broken link", path, detail)
+    return None
+
+
+def find_images(root: Path) -> list[Path]:
+    """The image files under a folder; a folder that cannot be listed or a broken link is an error."""
+    scan = scan_images(root)
+    if scan.problems:
+        first = scan.problems[0]
+        more = f" (and {len(scan.problems) - 1} more)" if len(scan.problems) > 1 else ""
+        raise DatasetError(f"{first.path}: {first.kind} ({first.detail}){more}", hint=ADVICE[first.kind])
+    return scan.paths
 
 
 def label_from_name(path: Path) -> str:
@@ -132,31 +184,71 @@ def label_from_name(path: Path) -> str:
     return stem
 
 
-def read_manifest(root: Path) -> tuple[str, dict[str, str]] | None:
+@dataclass
+class Manifest:
+    """The labels a manifest file gives, by file name relative to its folder."""
+
+    name: str
+    labels: dict[str, str]
+    conflicts: dict[str, str]  # file name -> the differing labels and their line numbers
+
+
+def read_manifest(root: Path) -> Manifest | None:
     """Labels from `labels.csv`, `labels.tsv` or `labels.jsonl` (keys filename, label), if present."""
     for name in MANIFESTS:
         path = root / name
-        if not path.is_file():
-            continue
-        text = path.read_text(encoding="utf-8-sig")
-        if name.endswith(".jsonl"):
-            rows = []
-            for number, line in enumerate(text.splitlines(), 1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as exc:
-                        raise DatasetError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-        else:
-            rows = list(csv.DictReader(text.splitlines(), delimiter="\t" if name.endswith(".tsv") else ","))
-        if rows and not {"filename", "label"} <= set(rows[0]):
-            raise DatasetError(
-                f"{path}: needs the columns filename and label", hint=f"found columns: {', '.join(rows[0])}"
-            )
-        return name, {
-            str(r["filename"]).strip(): str(r["label"] if r["label"] is not None else "").strip() for r in rows
-        }
+        if path.is_file():
+            return Manifest(name, *_manifest_labels(path, _manifest_rows(path)))
     return None
+
+
+def _manifest_rows(path: Path) -> list[tuple[int, dict]]:
+    """(line number, row) for every row of a manifest; a file that cannot be read names itself."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DatasetError(
+            f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
+            hint="save it as UTF-8",
+        ) from None
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if path.suffix == ".jsonl":
+        rows = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DatasetError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+                if not isinstance(row, dict):
+                    raise DatasetError(f"{path}:{number}: each line must be a JSON object with filename and label")
+                rows.append((number, row))
+        return rows
+    reader = csv.DictReader(text.splitlines(), delimiter="\t" if path.suffix == ".tsv" else ",")
+    try:
+        return [(reader.line_num, row) for row in reader]
+    except csv.Error as exc:
+        raise DatasetError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
+
+
+def _manifest_labels(path: Path, rows: list[tuple[int, dict]]) -> tuple[dict[str, str], dict[str, str]]:
+    """Labels by file name, and the files listed twice with different labels."""
+    if rows and not {"filename", "label"} <= set(rows[0][1]):
+        raise DatasetError(
+            f"{path}: needs the columns filename and label", hint=f"found columns: {', '.join(map(str, rows[0][1]))}"
+        )
+    labels: dict[str, str] = {}
+    lines: dict[str, int] = {}
+    conflicts: dict[str, str] = {}
+    for number, row in rows:
+        filename = str(row.get("filename") or "").strip()
+        label = str(row.get("label") if row.get("label") is not None else "").strip()
+        if filename in labels and labels[filename] != label:
+            conflicts[filename] = f"{path.name} line {lines[filename]}: {labels[filename]!r}, line {number}: {label!r}"
+        labels.setdefault(filename, label)
+        lines.setdefault(filename, number)
+    return labels, conflicts
 
 
 # The end-of-stream markers of the common formats: a file cut short lacks them. Other formats
@@ -223,20 +315,22 @@ def audit_folder(
         ignore_case: fold labels to the case of the charset (lower if it has both or neither).
         workers: threads hashing and decoding files.
     """
-    paths = find_images(root)
-    if not paths:
+    scan = scan_images(root)
+    paths = scan.paths
+    if not paths and not scan.problems:
         raise DatasetError(
             f"{root}: no images found", hint=f"looked for {', '.join(sorted(IMAGE_SUFFIXES))} recursively"
         )
     base = root if root.is_dir() else root.parent
     manifest = None if label_pattern else read_manifest(base)
     pattern = _compile_pattern(label_pattern) if label_pattern else None
-    source = f"manifest {manifest[0]}" if manifest else f"pattern {label_pattern}" if pattern else "file name"
+    source = f"manifest {manifest.name}" if manifest else f"pattern {label_pattern}" if pattern else "file name"
     audit = Audit(root=base, label_source=source, images_found=len(paths))
+    audit.problems.extend(scan.problems)
     labels: dict[Path, str | None] = {}
     for path in paths:
         if manifest:
-            labels[path] = manifest[1].get(path.relative_to(base).as_posix())
+            labels[path] = manifest.labels.get(path.relative_to(base).as_posix())
         elif pattern:
             match = pattern.search(path.name)
             labels[path] = match.group("label") if match else None
@@ -244,7 +338,7 @@ def audit_folder(
             labels[path] = label_from_name(path)
     if manifest:
         known = {p.relative_to(base).as_posix() for p in paths}
-        for missing in sorted(set(manifest[1]) - known):
+        for missing in sorted(set(manifest.labels) - known):
             audit.problems.append(Problem("manifest entry without a file", base / missing))
     fold = _case_folder(charset) if ignore_case else None
     chunks = [paths[i : i + 512] for i in range(0, len(paths), 512)]
@@ -255,6 +349,10 @@ def audit_folder(
             audit.problems.append(problem)
             continue
         label = labels[path]
+        conflict = manifest.conflicts.get(path.relative_to(base).as_posix()) if manifest else None
+        if conflict:
+            audit.problems.append(Problem("conflicting labels", path, conflict))
+            continue
         if label is None:
             audit.problems.append(Problem("no label", path))
             continue

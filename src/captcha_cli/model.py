@@ -143,7 +143,7 @@ def _name(prefix: str | None, suffix: str) -> str | None:
 def residual_block(
     x,
     filters: int,
-    stride: int = 1,
+    stride: int | tuple[int, int] = 1,
     conv_shortcut: bool = False,
     name: str | None = None,
     kernels: Kernels = FAST_KERNELS,
@@ -153,7 +153,7 @@ def residual_block(
     Args:
         x: input tensor.
         filters: filters of both 3x3 convolutions.
-        stride: stride of the first convolution (and of the conv shortcut).
+        stride: stride of the first convolution (and of the conv shortcut); (height, width) where they differ.
         conv_shortcut: use a 1x1 Conv2D + BN shortcut instead of the identity.
         name: block label; layers are named `{name}_1_conv`, ..., `{name}_out`.
         kernels: the convolution and BatchNorm layer classes.
@@ -176,7 +176,12 @@ def residual_block(
 
 
 def residual_stack(
-    x, filters: int, blocks: int, stride: int = 1, name: str | None = None, kernels: Kernels = FAST_KERNELS
+    x,
+    filters: int,
+    blocks: int,
+    stride: int | tuple[int, int] = 1,
+    name: str | None = None,
+    kernels: Kernels = FAST_KERNELS,
 ):
     """A stack of residual blocks; the first carries the stride and the conv shortcut.
 
@@ -217,10 +222,11 @@ def build_model(spec: ModelSpec | None = None, kernels: Kernels = FAST_KERNELS) 
     x = kernels.norm("conv1_bn")(x)
     x = layers.Activation("relu", name="conv1_relu")(x)
     x = layers.MaxPooling2D(spec.pool_size, strides=spec.pool_stride, padding="same", name="pool1_pool")(x)
-    for stage, (blocks, filters, stride) in enumerate(
-        zip(spec.stage_blocks, spec.stage_filters, spec.stage_strides, strict=True), start=2
+    for stage, (blocks, filters, stride, width_stride) in enumerate(
+        zip(spec.stage_blocks, spec.stage_filters, spec.stage_strides, spec.width_strides, strict=True), start=2
     ):
-        x = residual_stack(x, filters, blocks, stride=stride, name=f"conv{stage}", kernels=kernels)
+        strides = stride if width_stride == stride else (stride, width_stride)
+        x = residual_stack(x, filters, blocks, stride=strides, name=f"conv{stage}", kernels=kernels)
     height, width = spec.feature_map_size()
     channels = spec.stage_filters[-1]
     x = layers.Permute((2, 1, 3), name="to_sequence_permute")(x)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 import keras
@@ -28,6 +29,11 @@ def resolve_model_path(path: Path) -> Path:
         raise ModelFileError(f"{path}: no such model file")
     if path.suffix != MODEL_SUFFIX:
         raise ModelFileError(f"{path}: not a .keras model file")
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(
+            f"{path}: not a .keras model (zip) archive",
+            hint="it may be truncated or another kind of file: copy or download it again",
+        )
     return path
 
 
@@ -36,9 +42,16 @@ def load_model(path: Path) -> tuple[keras.Model, ModelSpec, Path]:
     path = resolve_model_path(path)
     spec = load_spec(path)
     try:
-        model = keras.models.load_model(path, compile=False)
+        # safe_mode: a model that carries Python code (a Lambda layer) is refused, never run
+        model = keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many kinds for a damaged archive
-        raise ModelFileError(f"{path}: cannot load model ({type(exc).__name__}: {exc})") from exc
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        if "safe_mode" in str(exc) or "Lambda" in str(exc):
+            raise ModelFileError(
+                f"{path}: refused: the model holds Python code (a Lambda layer), which loading would run",
+                hint="captcha loads only models without code; train one with `captcha train`",
+            ) from exc
+        raise ModelFileError(f"{path}: cannot load model ({type(exc).__name__}: {reason})") from exc
     return model, spec, path
 
 

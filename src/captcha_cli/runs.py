@@ -18,6 +18,7 @@ from captcha_cli.errors import TrainingError
 
 METRIC_FIELDS = ["step", "loss", "val_loss", "full_string_acc", "char_acc", "lr", "images_per_s", "elapsed_s"]
 CHECKPOINT_DIR = re.compile(r"^step-(\d{8})$")
+RUN_CONFIG_KEYS = ("spec", "config", "data")  # the sections `--resume` rebuilds the run from
 AVERAGES_FILE = "averages.npz"  # the --ema weight averages, beside the optimizer's state
 
 
@@ -48,10 +49,25 @@ def write_config(run_dir: Path, config: dict[str, Any]) -> None:
 
 
 def read_config(run_dir: Path) -> dict[str, Any]:
+    """The config.json of a run folder; a damaged one names itself and what is wrong."""
     path = run_dir / "config.json"
     if not path.is_file():
         raise TrainingError(f"{run_dir}: not a run folder (no config.json)")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TrainingError(f"{path}: cannot read ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise TrainingError(
+            f"{path}: damaged run config (not valid JSON: {exc.msg} at line {exc.lineno})",
+            hint="restore it, or start a new run",
+        ) from None
+    missing = [key for key in RUN_CONFIG_KEYS if not isinstance(config, dict) or not isinstance(config.get(key), dict)]
+    if missing:
+        raise TrainingError(
+            f"{path}: damaged run config (no {', '.join(missing)} section)", hint="restore it, or start a new run"
+        )
+    return config
 
 
 class MetricsLog:

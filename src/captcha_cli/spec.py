@@ -75,6 +75,9 @@ class ModelSpec:
     stage_blocks: tuple[int, ...] = (3, 4, 6, 3)
     stage_filters: tuple[int, ...] = (64, 128, 256, 512)
     stage_strides: tuple[int, ...] = (1, 2, 2, 2)
+    # each stage's stride along the width (the time axis of the sequence), where it differs from
+    # stage_strides: a stride of 1 keeps more time steps at little cost. Empty: the same as stage_strides.
+    stage_width_strides: tuple[int, ...] = ()
     lstm_units: int = 256
     fc_units: int = 2048
     dropout: float = 0.5
@@ -83,7 +86,7 @@ class ModelSpec:
     sequence_shortcut: bool = False  # the head also reads the CNN's sequence, beside the BiLSTM's output
 
     def __post_init__(self) -> None:
-        for name in ("stage_blocks", "stage_filters", "stage_strides"):
+        for name in ("stage_blocks", "stage_filters", "stage_strides", "stage_width_strides"):
             object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
         self.validate()
 
@@ -109,11 +112,20 @@ class ModelSpec:
     def input_shape(self) -> tuple[int, int, int]:
         return (self.height, self.width, self.channels)
 
+    @property
+    def width_strides(self) -> tuple[int, ...]:
+        """Each stage's stride along the width."""
+        return self.stage_width_strides or self.stage_strides
+
     def feature_map_size(self) -> tuple[int, int]:
         """Height and width after the stem, the pool and every stage ('same' padding)."""
         h, w = self.height, self.width
-        for stride in (self.stem_stride, self.pool_stride, *self.stage_strides):
-            h, w = math.ceil(h / stride), math.ceil(w / stride)
+        for stride_h, stride_w in zip(
+            (self.stem_stride, self.pool_stride, *self.stage_strides),
+            (self.stem_stride, self.pool_stride, *self.width_strides),
+            strict=True,
+        ):
+            h, w = math.ceil(h / stride_h), math.ceil(w / stride_w)
         return h, w
 
     def validate(self) -> None:
@@ -145,7 +157,12 @@ class ModelSpec:
                 f"Received: stage_blocks={self.stage_blocks}, stage_filters={self.stage_filters}, "
                 f"stage_strides={self.stage_strides}"
             )
-        for name in ("stage_blocks", "stage_filters", "stage_strides"):
+        if self.stage_width_strides and len(self.stage_width_strides) != len(self.stage_strides):
+            raise SpecError(
+                "stage_width_strides must be empty or as long as stage_strides. "
+                f"Received: stage_width_strides={self.stage_width_strides}, stage_strides={self.stage_strides}"
+            )
+        for name in ("stage_blocks", "stage_filters", "stage_strides", "stage_width_strides"):
             values = getattr(self, name)
             if any(v < 1 for v in values):
                 raise SpecError(f"{name} must all be positive. Received: {name}={values}")
@@ -164,9 +181,9 @@ class ModelSpec:
         steps = self.feature_map_size()[1]
         if self.loss == "ctc" and steps < 2 * self.max_length - 1:
             raise SpecError(
-                f"CTC needs at least 2 x max_length - 1 = {2 * self.max_length - 1} time steps; this model "
-                f"has {steps}. Received: width={self.width}, stage_strides={self.stage_strides}",
-                hint="use a wider input or smaller strides",
+                f"labels of {self.max_length} characters need at least {2 * self.max_length - 1} CTC time steps; "
+                f"a {self.width}-pixel-wide input gives this model {steps}. Received: width={self.width}",
+                hint="leave out --width (the tool then chooses one for the labels), or pass a larger one",
             )
         try:
             validate_charset(self.charset)
@@ -175,7 +192,7 @@ class ModelSpec:
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        for name in ("stage_blocks", "stage_filters", "stage_strides"):
+        for name in ("stage_blocks", "stage_filters", "stage_strides", "stage_width_strides"):
             data[name] = list(data[name])
         return {"spec_version": SPEC_VERSION, **data}
 
@@ -192,12 +209,17 @@ class ModelSpec:
         return cls(**data)
 
 
-def spec_for_arch(arch: str, **overrides: Any) -> ModelSpec:
-    """The spec of a preset architecture, with any field overridden."""
+def preset_fields(arch: str) -> dict[str, Any]:
+    """The spec fields a preset architecture sets."""
     if arch not in ARCH_PRESETS:
         choices = ", ".join(ARCH_PRESETS)
         raise SpecError(f"unknown architecture; choose one of {choices}. Received: arch={arch!r}")
-    return ModelSpec(arch=arch, **{**ARCH_PRESETS[arch], **overrides})
+    return dict(ARCH_PRESETS[arch])
+
+
+def spec_for_arch(arch: str, **overrides: Any) -> ModelSpec:
+    """The spec of a preset architecture, with any field overridden."""
+    return ModelSpec(arch=arch, **{**preset_fields(arch), **overrides})
 
 
 def preset_preprocessing(arch: str) -> str | None:

@@ -26,13 +26,14 @@ from captcha_cli.annealing import FLOOR, BudgetAnneal, budget_progress
 from captcha_cli.averaging import WeightAverage
 from captcha_cli.batches import batch_stream
 from captcha_cli.callbacks import create_callbacks
-from captcha_cli.charset import Codec, charset_from_labels, parse_charset
+from captcha_cli.charset import Codec, parse_charset
 from captcha_cli.curves import draw_curves
-from captcha_cli.datasets import split
+from captcha_cli.datasets import Sample, split
 from captcha_cli.decoding import accuracy, decode_logits
 from captcha_cli.distribute import agree, check_batch, is_chief, make_strategy
-from captcha_cli.errors import TrainingError
+from captcha_cli.errors import SpecError, TrainingError
 from captcha_cli.freshdata import FreshCaptchas, mixed_count
+from captcha_cli.geometry import spec_for_data
 from captcha_cli.imagecache import ImageCache, build_cache, is_cache, load_cache
 from captcha_cli.labelled import load_labelled
 from captcha_cli.losses import make_confidence_penalty, make_loss
@@ -43,7 +44,7 @@ from captcha_cli.precision import apply_precision, detect_precision
 from captcha_cli.preprocessing import resolve_backend, scale
 from captcha_cli.report import Reporter
 from captcha_cli.runs import Checkpoints, MetricsLog, format_duration, next_run_dir, read_config, write_config
-from captcha_cli.spec import ModelSpec, TrainConfig, load_spec, preset_preprocessing, spec_for_arch
+from captcha_cli.spec import ModelSpec, TrainConfig, load_spec, preset_preprocessing
 from captcha_cli.synthetic import generate_folder, parse_lengths
 from captcha_cli.tf_input import training_dataset
 
@@ -142,11 +143,26 @@ def synthetic_folder(project: Path, options: DataOptions, seed: int, reporter: R
     return folder
 
 
-def _resolve_spec(request: TrainRequest, labels: list[str], backend: str) -> ModelSpec:
-    charset = charset_from_labels(labels) if request.charset in (None, "auto") else parse_charset(request.charset)
-    max_length = request.max_length or max(len(label) for label in labels)
-    overrides = {k: v for k, v in request.spec_overrides.items() if k != "preprocessing"}
-    return spec_for_arch(request.arch, charset=charset, max_length=max_length, preprocessing=backend, **overrides)
+def _saved_run(run_dir: Path, saved: dict[str, Any]) -> tuple[ModelSpec, TrainConfig]:
+    """The model spec and training config a run folder's config.json records."""
+    try:
+        spec = ModelSpec.from_dict(saved["spec"])
+        config = TrainConfig(**saved["config"])
+        DataOptions(**saved["data"])
+    except (SpecError, TypeError, ValueError) as exc:
+        reason = exc.message if isinstance(exc, SpecError) else str(exc)
+        raise TrainingError(
+            f"{run_dir / 'config.json'}: damaged run config ({reason})", hint="restore it, or start a new run"
+        ) from None
+    return spec, config
+
+
+def _resolve_spec(
+    request: TrainRequest, samples: list[Sample], backend: str, cache_shape: tuple[int, ...] | None = None
+) -> ModelSpec:
+    charset = None if request.charset in (None, "auto") else parse_charset(request.charset)
+    overrides = {**request.spec_overrides, "preprocessing": backend}
+    return spec_for_data(request.arch, samples, charset, request.max_length, overrides, cache_shape)
 
 
 def _chosen_backend(request: TrainRequest) -> str:
@@ -215,12 +231,12 @@ class Trainer:
         if fixed_spec:
             self._check_fixed_spec(fixed_spec, f"cannot start from {self.init_path}")
         if saved:
-            fixed_spec = ModelSpec.from_dict(saved["spec"])
+            fixed_spec, saved_config = _saved_run(request.resume, saved)
             self._check_fixed_spec(fixed_spec, f"cannot resume {request.resume}")
             given = request.max_steps_given
             time_given = request.config.time_budget_s is not None
             self.config = dataclasses.replace(
-                TrainConfig(**saved["config"]),
+                saved_config,
                 time_budget_s=request.config.time_budget_s if time_given else saved["config"].get("time_budget_s"),
                 max_steps=request.config.max_steps if given else saved["config"]["max_steps"],
             )
@@ -281,7 +297,7 @@ class Trainer:
         if is_cache(source):
             cache = load_cache(source)
             given = request.spec_overrides.get("preprocessing")
-            spec = fixed_spec or _resolve_spec(request, cache.labels, given or cache.backend)
+            spec = fixed_spec or _resolve_spec(request, cache.samples(), given or cache.backend, cache.shape)
             if cache.backend != spec.preprocessing:
                 whose = "the model with" if fixed_spec else "training asks for"
                 raise TrainingError(
@@ -325,7 +341,7 @@ class Trainer:
                 + ", ".join(f"{row['problem']}: {row['count']}" for row in rows)
             )
         labels = [s.label for s in labelled.train + labelled.val]
-        spec = fixed_spec or _resolve_spec(request, labels, _chosen_backend(request))
+        spec = fixed_spec or _resolve_spec(request, labelled.train + labelled.val, _chosen_backend(request))
         with self.reporter.progress("Preprocessing", len(labels)) as bar:
             train, bad_train = build_cache(labelled.train, spec.input_shape, spec.preprocessing, bar.advance)
             val, bad_val = build_cache(labelled.val, spec.input_shape, spec.preprocessing, bar.advance)

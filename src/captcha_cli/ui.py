@@ -242,6 +242,15 @@ def render_audit(stats: dict[str, Any], console: Console | None = None) -> None:
         ("duplicate images", _fmt_int(stats["duplicates"])),
         ("character counts", "  ".join(f"{c}:{n}" for c, n in stats["char_counts"].items()) or "-"),
     ]
+    if "model_input" in stats:
+        chosen = stats["model_input"]
+        steps = f", {chosen['time_steps']} CTC time steps" if chosen["time_steps"] else ""
+        rows.append(
+            (
+                f"train --arch {chosen['arch']}",
+                f"input {chosen['width']}x{chosen['height']}{steps} for labels up to {chosen['max_length']}",
+            )
+        )
     console.print(key_value_grid(rows))
     if stats["problems"]:
         render_problems(stats["problems"], console)

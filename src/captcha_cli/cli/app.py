@@ -8,6 +8,7 @@ import typer
 
 from captcha_cli import __version__, runtime
 from captcha_cli.cli import evaluate, export, generate, predict, preprocess, summary, train, verify
+from captcha_cli.cli.common import EchoingCommand
 
 app = typer.Typer(
     name="captcha",
@@ -36,14 +37,14 @@ def root(
     runtime.set_debug(debug)
 
 
-app.command("evaluate")(evaluate.evaluate)
-app.command("export")(export.export)
-app.command("generate")(generate.generate)
-app.command("predict")(predict.predict)
-app.command("preprocess")(preprocess.preprocess)
-app.command("summary")(summary.summary)
-app.command("train")(train.train)
-app.command("verify")(verify.verify)
+app.command("evaluate", cls=EchoingCommand)(evaluate.evaluate)
+app.command("export", cls=EchoingCommand)(export.export)
+app.command("generate", cls=EchoingCommand)(generate.generate)
+app.command("predict", cls=EchoingCommand)(predict.predict)
+app.command("preprocess", cls=EchoingCommand)(preprocess.preprocess)
+app.command("summary", cls=EchoingCommand)(summary.summary)
+app.command("train", cls=EchoingCommand)(train.train)
+app.command("verify", cls=EchoingCommand)(verify.verify)
 
 
 def main() -> None:

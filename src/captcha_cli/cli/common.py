@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from typer.core import TyperCommand
 
 from captcha_cli import runtime, ui
 from captcha_cli.errors import CaptchaError
@@ -28,6 +29,32 @@ MaxLengthOpt = Annotated[int | None, typer.Option("--max-length", help="Longest 
 HeightOpt = Annotated[int | None, typer.Option("--height", help="Input image height in pixels.")]
 WidthOpt = Annotated[int | None, typer.Option("--width", help="Input image width in pixels.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+
+
+class EchoingCommand(TyperCommand):
+    """A command whose invalid-value errors repeat the value given: `... equal to 1. Received: 0`."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        given = list(args)
+        try:
+            return super().parse_args(ctx, args)
+        except typer.BadParameter as exc:
+            value = _value_given(getattr(exc.param, "opts", ()), given)
+            if value is not None and "Received:" not in exc.message:
+                exc.message = f"{exc.message.rstrip('.')}. Received: {value}"
+            raise
+
+
+def _value_given(opts: Any, args: list[str]) -> str | None:
+    """The last value given on the command line to an option known by any of `opts`."""
+    value = None
+    for index, arg in enumerate(args):
+        for opt in opts:
+            if arg == opt and index + 1 < len(args):
+                value = args[index + 1]
+            elif arg.startswith(f"{opt}=") and opt.startswith("--"):
+                value = arg[len(opt) + 1 :]
+    return value
 
 
 def handle_errors(command: F) -> F:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import glob
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,24 +12,34 @@ from captcha_cli import ui
 from captcha_cli.cli.common import BatchSizeOpt, JsonOpt, ProjectOpt, QuietOpt, handle_errors, open_model_reader
 from captcha_cli.errors import CaptchaError
 
+if TYPE_CHECKING:
+    from captcha_cli.datasets import ImageScan
 
-def expand_inputs(inputs: list[str]) -> list[Path]:
-    """Files as given, folders searched recursively, glob patterns expanded (for quoted globs)."""
-    from captcha_cli.datasets import find_images
 
-    paths: list[Path] = []
+def expand_inputs(inputs: list[str]) -> ImageScan:
+    """Files as given, folders searched recursively, glob patterns expanded (for quoted globs); a
+    folder without images is an error, and what a folder search could not look at is kept as problems."""
+    from captcha_cli.datasets import IMAGE_SUFFIXES, ImageScan, scan_images
+
+    found = ImageScan([], [])
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            paths.extend(find_images(path))
+            scan = scan_images(path)
+            if not scan.paths and not scan.problems:
+                raise CaptchaError(
+                    f"{item}: no images found", hint=f"looked for {', '.join(sorted(IMAGE_SUFFIXES))} recursively"
+                )
+            found.paths.extend(scan.paths)
+            found.problems.extend(scan.problems)
         elif not path.exists() and any(c in item for c in "*?["):
             matches = sorted(Path(m) for m in glob.glob(item, recursive=True))
             if not matches:
                 raise CaptchaError(f"{item}: no files match this pattern")
-            paths.extend(m for m in matches if m.is_file())
+            found.paths.extend(m for m in matches if m.is_file())
         else:
-            paths.append(path)
-    return paths
+            found.paths.append(path)
+    return found
 
 
 @handle_errors
@@ -52,9 +62,12 @@ def predict(
     quiet: QuietOpt = False,
 ) -> None:
     """Read the text of captcha images. One image prints just its text, for shell scripts."""
-    paths = expand_inputs(inputs)
+    found = expand_inputs(inputs)
+    paths = found.paths
     reader = open_model_reader(model, project, quiet)
-    failures: list[str] = []
+    failures = [f"{p.path}: {p.kind} ({p.detail})" for p in found.problems]
+    for message in failures:
+        ui.error(message)
 
     def on_error(exc: CaptchaError) -> None:
         failures.append(exc.message)

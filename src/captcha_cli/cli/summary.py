@@ -40,7 +40,7 @@ def summary(
 ) -> None:
     """Describe a model (parameters and MACs per part, size, shapes) or audit a dataset (--data)."""
     if data is not None:
-        _dataset_summary(data, charset, max_length, label_pattern, ignore_case, json_output)
+        _dataset_summary(data, arch, charset, max_length, label_pattern, ignore_case, json_output, height, width)
         return
     from captcha_cli.spec import spec_for_arch
 
@@ -58,18 +58,32 @@ def summary(
 
 def _dataset_summary(
     data: Path,
+    arch: str,
     charset: str | None,
     max_length: int | None,
     label_pattern: str | None,
     ignore_case: bool,
     json_output: bool,
+    height: int | None,
+    width: int | None,
 ) -> None:
     from captcha_cli.charset import parse_charset
     from captcha_cli.datasets import audit_folder
+    from captcha_cli.geometry import spec_for_data
 
     chars = parse_charset(charset) if charset else None
     with ui.status("Auditing the dataset..."):
-        stats = audit_folder(data, chars, max_length, label_pattern, ignore_case).stats()
+        audit = audit_folder(data, chars, max_length, label_pattern, ignore_case)
+    stats = audit.stats()
+    if audit.samples:  # what `captcha train DATA --arch ARCH` would build for these images
+        spec = spec_for_data(arch, audit.samples, chars, max_length, spec_overrides(None, None, height, width))
+        stats["model_input"] = {
+            "arch": arch,
+            "height": spec.height,
+            "width": spec.width,
+            "time_steps": spec.output_steps if spec.loss == "ctc" else None,
+            "max_length": spec.max_length,
+        }
     if json_output:
         ui.print_json(stats)
     else:

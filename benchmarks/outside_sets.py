@@ -1,0 +1,123 @@
+"""The recommended preset on captchas the tool did not draw: the exact commands of the outside-data
+goals, one run per set, scored on images never used for training or for choosing a checkpoint.
+
+For each set it runs `captcha train TRAIN --arch small --time T` (nothing else; the preset chooses
+the input size and time steps from the data), then `captcha evaluate TEST --model RUN --json`, and
+prints one Markdown table (full-string and character accuracy, by length, steps reached, images/s,
+the chosen input) with the machine, date and commit, plus one JSON line.
+
+Usage: python benchmarks/outside_sets.py [--sets wp-rsc,henan-digits,seedgen] [--data ../shared/data]
+       [--project benchmarks/runs] [--score-only]
+
+`seedgen` trains on the first 7,000 of `seedgen-train` by name and tests on the last 1,000 (the set
+has no test split); both are folders of links made under --project. `henan-digits` is scored on
+every test image (its labels are partly wrong: see ../shared/data/README.md). `--score-only`
+re-scores runs already in --project.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import statistics
+import subprocess
+from datetime import date
+from pathlib import Path
+
+SETS = {  # name: (train folder, test folder, --time): the goals' commands
+    "wp-rsc": ("wp-rsc/train", "wp-rsc/test", "10m"),
+    "henan-digits": ("henan-digits/train", "henan-digits/test", "10m"),
+    "seedgen": ("seedgen-train", None, "30m"),
+}
+SEEDGEN_TEST = 1000
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return f"{line.split(':', 1)[1].strip()} x {os.cpu_count()}"
+    return f"{platform.processor() or platform.machine()} x {os.cpu_count()}"
+
+
+def commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
+
+
+def split_by_name(source: Path, folder: Path) -> tuple[Path, Path]:
+    """Links to the first images of `source` by name (train) and to the last SEEDGEN_TEST (test)."""
+    names = sorted(p.name for p in source.iterdir() if not p.name.startswith("."))
+    parts = {"train": names[:-SEEDGEN_TEST], "test": names[-SEEDGEN_TEST:]}
+    for part, chosen in parts.items():
+        target = folder / part
+        target.mkdir(parents=True, exist_ok=True)
+        for name in chosen:
+            if not (target / name).is_symlink():
+                (target / name).symlink_to((source / name).resolve())
+    return folder / "train", folder / "test"
+
+
+def train(train_dir: Path, budget: str, project: Path, name: str) -> list[str]:
+    command = ["captcha", "train", str(train_dir), "--arch", "small", "--time", budget]
+    subprocess.run([*command, "--project", str(project), "--name", name], check=True)
+    return command
+
+
+def score(run: Path, test_dir: Path) -> dict:
+    out = subprocess.run(
+        ["captcha", "evaluate", str(test_dir), "--model", str(run), "--json", "--quiet"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result = json.loads(out.stdout)
+    with open(run / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    spec = json.loads((run / "best.spec.json").read_text())
+    return {
+        "full_string": result["full_string_accuracy"],
+        "char": result["char_accuracy"],
+        "by_length": {k: v["full_string_accuracy"] for k, v in result["by_length"].items()},
+        "images": result["images"],
+        "steps": int(float(rows[-1]["step"])),
+        "images_per_s": statistics.median(float(r["images_per_s"]) for r in rows),
+        "input": f"{spec['width']}x{spec['height']}",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", default=",".join(SETS))
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
+    parser.add_argument("--project", type=Path, default=Path("benchmarks/runs"))
+    parser.add_argument("--score-only", action="store_true")
+    args = parser.parse_args()
+    results = {}
+    for name in args.sets.split(","):
+        train_part, test_part, budget = SETS[name]
+        if test_part is None:
+            train_dir, test_dir = split_by_name(args.data / train_part, args.project / f"{name}-split")
+        else:
+            train_dir, test_dir = args.data / train_part, args.data / test_part
+        run = args.project / f"{name}-small-{budget}"
+        command = ["captcha", "train", str(train_dir), "--arch", "small", "--time", budget]
+        if not args.score_only:
+            command = train(train_dir, budget, args.project, run.name)
+        results[name] = {"command": " ".join(command), "test": str(test_dir), **score(run, test_dir)}
+    print(f"Machine: {cpu_name()}; date {date.today()}; commit {commit()}\n")
+    print("| set | command | full-string | char | by length | steps | images/s | input |")
+    print("|---|---|---:|---:|---|---:|---:|---|")
+    for name, r in results.items():
+        lengths = ", ".join(f"{k}: {v:.1%}" for k, v in r["by_length"].items())
+        print(
+            f"| {name} | `{r['command']}` | {r['full_string']:.1%} | {r['char']:.1%} | {lengths} | {r['steps']:,} "
+            f"| {r['images_per_s']:.0f} | {r['input']} |"
+        )
+    print(json.dumps({"machine": cpu_name(), "date": str(date.today()), "commit": commit(), "sets": results}))
+
+
+if __name__ == "__main__":
+    main()
