@@ -120,10 +120,9 @@ def test_small_trains_on_any_geometry_and_keeps_its_choice(runner, tmp_path, gen
         "float32",
         "--project",
         tmp_path,
-        "--quiet",
-        "--json",
     )
     assert result.exit_code == 0, result.output
+    assert f"input          {size[1]}x{size[0]}, {steps} CTC time steps" in result.stderr  # the training panel
     spec = json.loads((tmp_path / "exp" / "best.spec.json").read_text())
     assert (spec["height"], spec["width"]) == size
     model = ModelSpec.from_dict(spec)
@@ -131,3 +130,23 @@ def test_small_trains_on_any_geometry_and_keeps_its_choice(runner, tmp_path, gen
     image = sorted(generated[name].glob("*.png"))[0]
     rows = invoke_json(runner, "predict", image, "--model", tmp_path / "exp")
     assert len(rows) == 1 and set(rows[0]["text"]) <= set("0123456789")
+
+
+def test_a_model_saved_before_width_strides_loads_and_reads_as_before(tmp_path, digits_dir) -> None:
+    import numpy as np
+
+    from captcha_cli.inference import Reader
+    from captcha_cli.model import build_model
+    from captcha_cli.modelio import save_model
+    from captcha_cli.spec import spec_path_for
+
+    spec = spec_for_arch("small", charset="0123456789", max_length=4, stage_blocks=(1, 1, 1, 1))
+    path = save_model(build_model(spec), spec, tmp_path / "old.keras")
+    images = sorted(digits_dir.glob("*.png"))[:3]
+    before = Reader(path).read_files(images)
+    saved = json.loads(spec_path_for(path).read_text())
+    del saved["stage_width_strides"]  # as the spec files of earlier releases were written
+    spec_path_for(path).write_text(json.dumps(saved))
+    after = Reader(path).read_files(images)
+    assert [p.text for p in after] == [p.text for p in before] and Reader(path).spec.output_steps == 13
+    np.testing.assert_allclose([p.confidence for p in after], [p.confidence for p in before], rtol=1e-6)

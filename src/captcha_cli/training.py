@@ -281,6 +281,8 @@ class Trainer:
                 "ema": self.config.ema,
                 "confidence_penalty": self.config.confidence_penalty,
                 "loss": spec.loss,
+                "input": f"{spec.width}x{spec.height}"
+                + (f", {spec.output_steps} CTC time steps" if spec.loss == "ctc" else ""),
                 "preprocessing": spec.preprocessing,
                 "resumed": bool(saved),
                 "init": self.saved_config.get("init"),

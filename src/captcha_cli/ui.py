@@ -294,6 +294,7 @@ def _render_run_start(data: dict[str, Any], console: Console) -> None:
         f"charset        {compact_charset(data['charset'])} ({len(data['charset'])} + padding), "
         f"max length {data['max_length']}",
         f"model          {data['arch']}, loss {data['loss']}, preprocessing {data['preprocessing']}",
+        f"input          {data['input']}",
         *([f"starts from    {data['init']}"] if data.get("init") else []),
         f"precision      {data['precision']}, batch size {data['batch_size']}",
         f"batches        {data['batch_makeup']}",
