@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from captcha_cli.calibration import apply_calibration
 from captcha_cli.datasets import Sample
 from captcha_cli.evaluation import edit_distance, score
 from captcha_cli.inference import Prediction
+from captcha_cli.spec import load_spec
 from tests.helpers import invoke, invoke_json
 
 
@@ -41,9 +43,12 @@ def test_json_is_consistent_with_single(runner, model_path, images) -> None:
     rows = invoke_json(runner, "predict", *images[:3], "--model", model_path, "--probs")
     assert [r["path"] for r in rows] == [str(p) for p in images[:3]]
     assert rows[0]["text"] == single
+    calibration = load_spec(model_path).calibration
+    assert calibration  # fitted on the validation split when training ended
     for row in rows:
         assert len(row["probs"]) == 4
-        assert row["confidence"] == pytest.approx(float(np.prod(row["probs"])), rel=1e-3)
+        raw = float(np.prod(row["probs"]))
+        assert row["confidence"] == pytest.approx(float(apply_calibration(raw, calibration)), rel=1e-3)
 
 
 def test_folder_and_glob(runner, model_path, digits_dir) -> None:

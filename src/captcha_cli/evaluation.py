@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from captcha_cli.calibration import expected_calibration_error, reliability
 from captcha_cli.datasets import Sample
 from captcha_cli.inference import Prediction
 from captcha_cli.preprocessing import decode_image, resize
@@ -29,10 +30,11 @@ def edit_distance(a: str, b: str) -> int:
     return previous[-1]
 
 
-def score(samples: Sequence[Sample], predictions: Sequence[Prediction]) -> dict:
-    """Full-string and per-character accuracy, CER, per-length accuracy, confusions, and accuracy
-    against confidence thresholds."""
-    truth = {str(s.path): s.label for s in samples}
+def score(samples: Sequence[Sample], predictions: Sequence[Prediction], ignore_case: bool = False) -> dict:
+    """Full-string and per-character accuracy, CER, per-length accuracy, confusions, accuracy
+    against confidence thresholds, and calibration (ECE over 15 bins). With `ignore_case`, case
+    does not count (the answers come folded to lower case)."""
+    truth = {str(s.path): s.label.lower() if ignore_case else s.label for s in samples}
     pairs = [(truth[p.path], p) for p in predictions]
     n = len(pairs)
     correct = [t == p.text for t, p in pairs]
@@ -56,6 +58,7 @@ def score(samples: Sequence[Sample], predictions: Sequence[Prediction]) -> dict:
                 "accuracy": float(np.mean(answered)) if answered else None,
             }
         )
+    confidence = np.array([p.confidence for _, p in pairs])
     return {
         "images": n,
         "full_string_accuracy": float(np.mean(correct)) if n else 0.0,
@@ -64,6 +67,10 @@ def score(samples: Sequence[Sample], predictions: Sequence[Prediction]) -> dict:
         "by_length": by_length,
         "confusions": [{"truth": a, "predicted": b, "count": c} for (a, b), c in confusions.most_common(10)],
         "by_confidence": curve,
+        "calibration": {
+            "ece": expected_calibration_error(confidence, np.array(correct)),
+            "bins": reliability(confidence, np.array(correct)),
+        },
         "errors": [
             {"path": p.path, "truth": t, "predicted": p.text, "confidence": p.confidence}
             for (t, p), ok in zip(pairs, correct, strict=True)
@@ -96,3 +103,35 @@ def error_grid(errors: Sequence[dict], target: Path, limit: int = 24) -> int:
     grid.save(tmp, format="PNG")
     os.replace(tmp, target)
     return len(shown)
+
+
+def reliability_diagram(bins: Sequence[dict], ece: float, target: Path) -> None:
+    """A PNG reliability diagram: each confidence bin's accuracy as a bar over the diagonal of
+    perfect calibration, with the share of answers in the bin below it."""
+    size, margin = 360, 48
+    image = Image.new("RGB", (size + 2 * margin, size + 2 * margin + 40), "white")
+    draw = ImageDraw.Draw(image)
+    small, label = font(11), font(13)
+    x0, y0, x1, y1 = margin, margin, margin + size, margin + size
+    total = sum(b["answers"] for b in bins) or 1
+    width = size / len(bins)
+    for index, b in enumerate(bins):
+        left = x0 + index * width
+        if b["answers"]:
+            top = y1 - b["accuracy"] * size
+            draw.rectangle([left + 1, top, left + width - 1, y1], fill="#1f77b4")
+            mean = y1 - b["confidence"] * size
+            draw.line([left + 1, mean, left + width - 1, mean], fill="#d62728", width=2)
+        share = b["answers"] / total * 36
+        draw.rectangle([left + 1, y1 + 40 - share, left + width - 1, y1 + 40], fill="#7f7f7f")
+    draw.line([x0, y1, x1, y0], fill="black")
+    draw.rectangle([x0, y0, x1, y1], outline="black")
+    draw.text((x0, 12), f"reliability ({len(bins)} bins): ECE {ece:.3f}", fill="black", font=label)
+    draw.text((x0, 28), "bars: accuracy; red: mean confidence; grey: share of answers", fill="black", font=small)
+    for tick in (0.0, 0.5, 1.0):
+        draw.text((x0 + tick * size - 6, y1 + 42), f"{tick:g}", fill="black", font=small)
+        draw.text((x0 - 26, y1 - tick * size - 6), f"{tick:g}", fill="black", font=small)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.stem}.tmp.png")
+    image.save(tmp, format="PNG")
+    os.replace(tmp, target)

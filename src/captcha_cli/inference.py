@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from captcha_cli.decoding import decode_logits
+from captcha_cli.decoding import Constraint, decode_logits
 from captcha_cli.errors import ImageError, ModelFileError
 from captcha_cli.preprocessing import load_for_model, scale
 from captcha_cli.spec import ModelSpec, read_spec_file
@@ -55,13 +55,16 @@ class ImageReader:
         spec = self.spec
         return load_for_model(path, spec.height, spec.width, spec.channels, spec.preprocessing)
 
-    def read_arrays(self, images: np.ndarray, paths: Sequence[str]) -> list[Prediction]:
-        """Predictions for uint8 model inputs, with the model's estimate that the whole string is
-        right as confidence (see `decode_logits`)."""
-        ids, probs, confidence = decode_logits(self.logits(images), self.spec)
+    def read_arrays(
+        self, images: np.ndarray, paths: Sequence[str], constraint: Constraint | None = None
+    ) -> list[Prediction]:
+        """Predictions for uint8 model inputs, with the model's calibrated estimate that the whole
+        string is right as confidence (see `decode_logits`), within `constraint` when given."""
+        ids, probs, confidence = decode_logits(self.logits(images), self.spec, constraint)
         codec = self.spec.codec
+        fold = constraint is not None and constraint.ignore_case
         return [
-            Prediction(path, codec.decode(row), float(c), [float(v) for v in p])
+            Prediction(path, codec.decode(row).lower() if fold else codec.decode(row), float(c), [float(v) for v in p])
             for path, row, p, c in zip(paths, ids, probs, confidence, strict=True)
         ]
 
@@ -71,6 +74,7 @@ class ImageReader:
         batch_size: int = 64,
         progress: Callable[[int], None] | None = None,
         on_error: Callable[[ImageError], None] | None = None,
+        constraint: Constraint | None = None,
     ) -> list[Prediction]:
         """Predict files in batches; unreadable files go to `on_error` and are skipped."""
         results: list[Prediction] = []
@@ -85,7 +89,7 @@ class ImageReader:
                         raise
                     on_error(exc)
             if arrays:
-                results.extend(self.read_arrays(np.stack(arrays), names))
+                results.extend(self.read_arrays(np.stack(arrays), names, constraint))
             if progress:
                 progress(len(paths[start : start + batch_size]))
         return results

@@ -84,10 +84,14 @@ class ModelSpec:
     preprocessing: str = "opencv"
     loss: str = "softmax"
     sequence_shortcut: bool = False  # the head also reads the CNN's sequence, beside the BiLSTM's output
+    # (a, b) of the confidence map sigmoid(a * ln(raw confidence) + b), fitted on the validation split
+    # when training ends (captcha_cli.calibration); empty: confidences are the raw ones (older models)
+    calibration: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("stage_blocks", "stage_filters", "stage_strides", "stage_width_strides"):
             object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
+        object.__setattr__(self, "calibration", tuple(float(v) for v in self.calibration))
         self.validate()
 
     @property
@@ -169,6 +173,13 @@ class ModelSpec:
         if not isinstance(self.sequence_shortcut, bool):
             shortcut = self.sequence_shortcut
             raise SpecError(f"sequence_shortcut must be true or false. Received: sequence_shortcut={shortcut!r}")
+        if self.calibration and (
+            len(self.calibration) != 2 or not all(map(math.isfinite, self.calibration)) or self.calibration[0] < 0
+        ):
+            raise SpecError(
+                f"calibration must be empty or two finite numbers, the first not negative. "
+                f"Received: calibration={list(self.calibration)}"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise SpecError(f"dropout must be in [0, 1). Received: dropout={self.dropout}")
         if self.preprocessing not in PREPROCESSING_BACKENDS:
@@ -192,7 +203,7 @@ class ModelSpec:
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        for name in ("stage_blocks", "stage_filters", "stage_strides", "stage_width_strides"):
+        for name in ("stage_blocks", "stage_filters", "stage_strides", "stage_width_strides", "calibration"):
             data[name] = list(data[name])
         return {"spec_version": SPEC_VERSION, **data}
 

@@ -25,6 +25,7 @@ from captcha_cli import __version__
 from captcha_cli.annealing import FLOOR, BudgetAnneal, budget_progress
 from captcha_cli.averaging import WeightAverage
 from captcha_cli.batches import batch_stream
+from captcha_cli.calibration import fit_calibration
 from captcha_cli.callbacks import create_callbacks
 from captcha_cli.charset import Codec, parse_charset
 from captcha_cli.curves import draw_curves
@@ -227,7 +228,8 @@ class Trainer:
         if request.init and request.resume:
             raise TrainingError("--init starts a new run from a model; --resume continues a run: pass one")
         self.init_path = resolve_model_path(request.init) if request.init else None
-        fixed_spec = load_spec(self.init_path) if self.init_path else None
+        # a model started from is calibrated again when this run ends
+        fixed_spec = dataclasses.replace(load_spec(self.init_path), calibration=()) if self.init_path else None
         if fixed_spec:
             self._check_fixed_spec(fixed_spec, f"cannot start from {self.init_path}")
         if saved:
@@ -494,20 +496,25 @@ class Trainer:
         return float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
 
     # ----- the loop -----------------------------------------------------------------------
-    def validate(self) -> dict[str, float]:
+    def validate(self) -> tuple[dict[str, float], ModelSpec]:
+        """Scores on the validation split, and the spec with the confidence map fitted to it (what
+        a model saved now should carry)."""
         logits = []
         batch = max(self.config.batch_size, 64)
         for start in range(0, len(self.val_data), batch):
             x = scale(self.val_data.images[start : start + batch])
             logits.append(self.predict_step(tf.constant(x)).numpy())
         logits = np.concatenate(logits)
-        pred, _, _ = decode_logits(logits, self.spec)
+        pred, _, raw_confidence = decode_logits(logits, self.spec)
         full, chars = accuracy(pred, self.val_ids)
-        return {
+        correct = np.all(pred == self.val_ids, axis=1)
+        calibrated = dataclasses.replace(self.spec, calibration=fit_calibration(raw_confidence, correct))
+        metrics = {
             "val_loss": float(self.loss_fn(tf.constant(self.val_ids), tf.constant(logits))),
             "full_string_acc": full,
             "char_acc": chars,
         }
+        return metrics, calibrated
 
     def checkpoint(self) -> None:
         plateau = self.callbacks[0].state() if self.callbacks else {}
@@ -541,6 +548,7 @@ class Trainer:
 
     def run(self) -> TrainResult:
         config = self.config
+        self.calibrated_spec: ModelSpec | None = None  # the spec with the latest validation's confidence map
         self.started = time.monotonic()
         self.clock = self.elapsed_before  # seconds trained, as the workers agreed at the last step
         first_step = self.step
@@ -598,7 +606,9 @@ class Trainer:
             last_row = self._validation_round(losses, rate)
         self.checkpoint()
         with self.averaged():
-            save_model(self.model, self.spec, self.run_dir / "last.keras")
+            if self.calibrated_spec is None:  # no step this time (a resumed run with its budget used)
+                _, self.calibrated_spec = self.validate()
+            save_model(self.model, self.calibrated_spec, self.run_dir / "last.keras")
         self.writer.close()
         if not self.chief:
             shutil.rmtree(self.run_dir, ignore_errors=True)
@@ -640,11 +650,11 @@ class Trainer:
 
     def _validation_round(self, losses: list[float], rate: float) -> dict[str, Any]:
         with self.averaged():
-            metrics = self.validate()
+            metrics, self.calibrated_spec = self.validate()
             improved = metrics["full_string_acc"] > self.best
             if improved:
                 self.best = metrics["full_string_acc"]
-                save_model(self.model, self.spec, self.run_dir / "best.keras")
+                save_model(self.model, self.calibrated_spec, self.run_dir / "best.keras")
         round_index = self.step // self.config.val_every
         logs = {"loss": float(np.mean(losses)) if losses else float("nan"), **metrics}
         if self.anneal.start_lr is None:  # annealing owns the rate once it has begun

@@ -405,6 +405,10 @@ def render_evaluation(result: dict[str, Any], console: Console | None = None) ->
         ("full-string accuracy", f"{result['full_string_accuracy']:.2%}"),
         ("per-character accuracy", f"{result['char_accuracy']:.2%}"),
         ("character error rate", f"{result['cer']:.2%}"),
+        (
+            "calibration error (ECE)",
+            f"{result['calibration']['ece']:.3f}" + ("" if result.get("calibrated") else " (uncalibrated model)"),
+        ),
     ]
     console.print(key_value_grid(rows))
     render_table(
@@ -429,6 +433,8 @@ def render_evaluation(result: dict[str, Any], console: Console | None = None) ->
         ],
         console,
     )
+    if "diagram" in result["calibration"]:
+        console.print(f"Reliability diagram: {result['calibration']['diagram']}", markup=False)
     if "error_grid" in result:
         grid = result["error_grid"]
         console.print(f"Misread images: {grid['path']} ({grid['shown']} shown)", markup=False)

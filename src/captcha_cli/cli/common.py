@@ -118,6 +118,17 @@ LabelPatternOpt = Annotated[
     typer.Option("--label-pattern", help="Regex with a named group (?P<label>...) searched in file names."),
 ]
 IgnoreCaseOpt = Annotated[bool, typer.Option("--ignore-case", help="Fold labels to one case.")]
+AnswerCharsetOpt = Annotated[
+    str | None,
+    typer.Option("--charset", help="Answer only with these characters (ranges allowed, e.g. 0-9), searched for."),
+]
+AnswerLengthOpt = Annotated[
+    str | None, typer.Option("--length", help="Answer only with N or N-M characters (e.g. 4 or 4-6).")
+]
+AnswerIgnoreCaseOpt = Annotated[
+    bool,
+    typer.Option("--ignore-case", help="Case does not count: upper and lower case read as one, answers in lower case."),
+]
 SkipInvalidOpt = Annotated[
     bool,
     typer.Option("--skip-invalid", help="Leave out invalid files (and say how many) instead of stopping."),

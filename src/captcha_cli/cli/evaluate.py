@@ -9,8 +9,10 @@ import typer
 
 from captcha_cli import ui
 from captcha_cli.cli.common import (
+    AnswerCharsetOpt,
+    AnswerIgnoreCaseOpt,
+    AnswerLengthOpt,
     BatchSizeOpt,
-    IgnoreCaseOpt,
     JsonOpt,
     LabelPatternOpt,
     ModelOpt,
@@ -29,32 +31,46 @@ def evaluate(
     errors: Annotated[
         Path | None, typer.Option("--errors", help="Write a PNG grid of misread images with truth and prediction.")
     ] = None,
+    calibration: Annotated[
+        Path | None,
+        typer.Option("--calibration", help="Write a PNG reliability diagram: accuracy against confidence, 15 bins."),
+    ] = None,
     label_pattern: LabelPatternOpt = None,
-    ignore_case: IgnoreCaseOpt = False,
+    charset: AnswerCharsetOpt = None,
+    length: AnswerLengthOpt = None,
+    ignore_case: AnswerIgnoreCaseOpt = False,
     skip_invalid: SkipInvalidOpt = False,
     batch_size: BatchSizeOpt = 64,
     project: ProjectOpt = Path("runs"),
     quiet: QuietOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Full-string and per-character accuracy, CER, per length, confusions, accuracy vs confidence."""
+    """Full-string and per-character accuracy, CER, per length, confusions, accuracy vs confidence,
+    calibration error."""
     from captcha_cli.datasets import audit_folder
-    from captcha_cli.evaluation import error_grid, score
+    from captcha_cli.decoding import Constraint
+    from captcha_cli.evaluation import error_grid, reliability_diagram, score
     from captcha_cli.labelled import check_problems
 
+    constraint = Constraint.parse(charset, length, ignore_case)
     reader = open_model_reader(model, project, quiet)
     spec = reader.spec
+    constraint.allowed_classes(spec)
     audit = audit_folder(data, spec.charset, spec.max_length, label_pattern, ignore_case)
     skipped = check_problems(audit, skip_invalid)
     show = not (quiet or json_output)
     with ui.ProgressBar("Evaluating", len(audit.samples), enabled=show) as bar:
-        predictions = reader.read_files([s.path for s in audit.samples], batch_size, bar.advance)
+        predictions = reader.read_files([s.path for s in audit.samples], batch_size, bar.advance, None, constraint)
     result = {
         "model": str(reader.path),
         "data": str(data),
         "skipped": len(skipped),
-        **score(audit.samples, predictions),
+        "calibrated": bool(spec.calibration),
+        **score(audit.samples, predictions, ignore_case),
     }
+    if calibration is not None:
+        reliability_diagram(result["calibration"]["bins"], result["calibration"]["ece"], calibration)
+        result["calibration"]["diagram"] = str(calibration)
     if errors is not None:
         result["error_grid"] = {"path": str(errors), "shown": error_grid(result["errors"], errors)}
     if json_output:

@@ -9,7 +9,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from captcha_cli import ui
-from captcha_cli.cli.common import BatchSizeOpt, JsonOpt, ProjectOpt, QuietOpt, handle_errors, open_model_reader
+from captcha_cli.cli.common import (
+    AnswerCharsetOpt,
+    AnswerIgnoreCaseOpt,
+    AnswerLengthOpt,
+    BatchSizeOpt,
+    JsonOpt,
+    ProjectOpt,
+    QuietOpt,
+    handle_errors,
+    open_model_reader,
+)
 from captcha_cli.errors import CaptchaError
 
 if TYPE_CHECKING:
@@ -57,14 +67,21 @@ def predict(
     min_confidence: Annotated[
         float, typer.Option("--min-confidence", min=0.0, max=1.0, help="Mark predictions below this as rejected.")
     ] = 0.0,
+    charset: AnswerCharsetOpt = None,
+    length: AnswerLengthOpt = None,
+    ignore_case: AnswerIgnoreCaseOpt = False,
     batch_size: BatchSizeOpt = 64,
     project: ProjectOpt = Path("runs"),
     quiet: QuietOpt = False,
 ) -> None:
     """Read the text of captcha images. One image prints just its text, for shell scripts."""
+    from captcha_cli.decoding import Constraint
+
+    constraint = Constraint.parse(charset, length, ignore_case)
     found = expand_inputs(inputs)
     paths = found.paths
     reader = open_model_reader(model, project, quiet)
+    constraint.allowed_classes(reader.spec)  # refuses a constraint this model cannot meet, before reading
     failures = [f"{p.path}: {p.kind} ({p.detail})" for p in found.problems]
     for message in failures:
         ui.error(message)
@@ -75,7 +92,7 @@ def predict(
 
     show_progress = len(paths) > batch_size and not (quiet or json_output or csv_output)
     with ui.ProgressBar("Reading", len(paths), enabled=show_progress) as bar:
-        predictions = reader.read_files(paths, batch_size, bar.advance, on_error)
+        predictions = reader.read_files(paths, batch_size, bar.advance, on_error, constraint)
     rows = [
         {
             "path": p.path,

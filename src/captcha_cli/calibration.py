@@ -1,0 +1,94 @@
+"""Confidence a caller can act on: a monotone map from a model's raw confidence to the chance that
+the answer is right, fitted on the validation split, and the numbers that check it (ECE).
+
+NumPy only, like decoding: exported models use the map without TensorFlow.
+
+The map is Platt scaling on the log of the raw confidence, `sigmoid(a * ln(p) + b)`: two numbers,
+order-preserving (a >= 0), stored in the model's spec. The confidence penalty pushes every time
+step's best probability down, so the product over the steps says far less than the answer's odds;
+`benchmarks/calibration.py` measures this map against a temperature on the logits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+ECE_BINS = 15
+_LOG_FLOOR = -80.0  # ln(p) below this is treated as this: far under any useful confidence
+
+
+def _features(raw: np.ndarray) -> np.ndarray:
+    return np.maximum(np.log(np.clip(np.asarray(raw, dtype=np.float64), 1e-300, 1.0)), _LOG_FLOOR)
+
+
+def apply_calibration(raw: np.ndarray, calibration: Sequence[float]) -> np.ndarray:
+    """Calibrated confidences for raw ones; an empty calibration (older models) keeps them raw."""
+    raw = np.asarray(raw, dtype=np.float64)
+    if not calibration:
+        return raw
+    slope, intercept = calibration
+    return 1.0 / (1.0 + np.exp(-(slope * _features(raw) + intercept)))
+
+
+def fit_calibration(raw: np.ndarray, correct: np.ndarray, iterations: int = 100) -> tuple[float, float]:
+    """(a, b) of `sigmoid(a * ln(raw) + b)` by maximum likelihood (Newton's method).
+
+    The targets are Platt's smoothed ones, (N+ + 1) / (N+ + 2) for right answers and 1 / (N- + 2)
+    for wrong ones, so a validation split read perfectly (or not at all) still gives finite
+    numbers and never promises certainty. The slope is kept at zero or above: the map never
+    reverses the model's order.
+    """
+    x = _features(raw)
+    correct = np.asarray(correct, dtype=bool)
+    if len(x) == 0:
+        raise ValueError("cannot calibrate on no answers")
+    positives, negatives = int(correct.sum()), int((~correct).sum())
+    target = np.where(correct, (positives + 1) / (positives + 2), 1 / (negatives + 2))
+    design = np.stack([x, np.ones_like(x)], axis=1)
+    params = np.array([1.0, 0.0])
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-(design @ params)))
+        gradient = design.T @ (p - target)
+        hessian = design.T @ (design * (p * (1 - p))[:, None]) + 1e-9 * np.eye(2)
+        step = np.linalg.solve(hessian, gradient)
+        params = params - step
+        if params[0] < 0:  # a reversed order would be a worse model of the odds: refit the rate alone
+            params[0] = 0.0
+            rate = float(np.clip(target.mean(), 1e-6, 1 - 1e-6))
+            params[1] = np.log(rate / (1 - rate))
+            break
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return float(params[0]), float(params[1])
+
+
+def reliability(confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS) -> list[dict]:
+    """Equal-width confidence bins: each one's range, answers, mean confidence and accuracy."""
+    confidence = np.asarray(confidence, dtype=np.float64)
+    correct = np.asarray(correct, dtype=bool)
+    index = np.minimum((confidence * bins).astype(int), bins - 1)
+    rows = []
+    for b in range(bins):
+        inside = index == b
+        count = int(inside.sum())
+        rows.append(
+            {
+                "low": b / bins,
+                "high": (b + 1) / bins,
+                "answers": count,
+                "confidence": float(confidence[inside].mean()) if count else None,
+                "accuracy": float(correct[inside].mean()) if count else None,
+            }
+        )
+    return rows
+
+
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS) -> float:
+    """ECE: the answers' share-weighted gap between mean confidence and accuracy over the bins."""
+    total = len(confidence)
+    if not total:
+        return 0.0
+    rows = [row for row in reliability(confidence, correct, bins) if row["answers"]]
+    return float(sum(row["answers"] / total * abs(row["accuracy"] - row["confidence"]) for row in rows))

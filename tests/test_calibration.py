@@ -1,0 +1,77 @@
+"""Confidence a caller can act on: the fitted map, ECE, the reliability diagram, and the map's
+place in the saved spec."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from captcha_cli.calibration import apply_calibration, expected_calibration_error, fit_calibration, reliability
+from captcha_cli.errors import SpecError
+from captcha_cli.spec import ModelSpec, spec_for_arch
+from tests.helpers import invoke, invoke_json
+
+
+def test_fit_recovers_the_map_that_made_the_outcomes() -> None:
+    rng = np.random.default_rng(0)
+    raw = rng.uniform(0.001, 1.0, 40_000)
+    right = rng.uniform(size=raw.size) < 1 / (1 + np.exp(-(2.0 * np.log(raw) + 3.0)))
+    slope, intercept = fit_calibration(raw, right)
+    assert slope == pytest.approx(2.0, abs=0.1) and intercept == pytest.approx(3.0, abs=0.15)
+    calibrated = apply_calibration(raw, (slope, intercept))
+    assert expected_calibration_error(calibrated, right) < 0.01 < expected_calibration_error(raw, right)
+
+
+def test_a_split_read_perfectly_gives_finite_odds_below_certainty() -> None:
+    raw = np.array([0.2, 0.5, 0.9])
+    slope, intercept = fit_calibration(raw, np.array([True, True, True]))
+    calibrated = apply_calibration(raw, (slope, intercept))
+    assert np.all(np.isfinite(calibrated)) and np.all(calibrated < 1.0) and np.all(calibrated >= 0.75)
+
+
+def test_the_map_never_reverses_the_order() -> None:
+    raw = np.array([0.1, 0.2, 0.8, 0.9])
+    slope, _ = fit_calibration(raw, np.array([True, True, False, False]))
+    assert slope == 0.0
+
+
+def test_without_a_map_the_confidence_is_the_raw_one() -> None:
+    raw = np.array([0.0, 0.3, 1.0])
+    assert apply_calibration(raw, ()).tolist() == raw.tolist()
+
+
+def test_ece_by_hand() -> None:
+    confidence = np.array([0.95, 0.95, 0.35, 0.35])  # two bins: right 1 of 2 at 0.95, 1 of 2 at 0.35
+    right = np.array([True, False, True, False])
+    assert expected_calibration_error(confidence, right) == pytest.approx(0.5 * 0.45 + 0.5 * 0.15)
+    bins = reliability(confidence, right)
+    assert len(bins) == 15 and sum(b["answers"] for b in bins) == 4
+    assert bins[14]["accuracy"] == 0.5 and bins[5]["confidence"] == pytest.approx(0.35)
+
+
+def test_spec_keeps_the_map_and_older_specs_have_none() -> None:
+    spec = spec_for_arch("small", calibration=(1.5, 2.0))
+    assert ModelSpec.from_dict(json.loads(json.dumps(spec.to_dict()))).calibration == (1.5, 2.0)
+    older = spec.to_dict()
+    del older["calibration"]
+    assert ModelSpec.from_dict(older).calibration == ()
+    with pytest.raises(SpecError, match="Received: calibration=\\[-1.0, 0.0\\]"):
+        spec_for_arch("small", calibration=(-1.0, 0.0))
+
+
+def test_training_stores_the_map_and_evaluate_measures_it(runner, trained_run, digits_dir, tmp_path) -> None:
+    run = trained_run[0]
+    for name in ("best", "last"):
+        saved = json.loads((run / f"{name}.spec.json").read_text())
+        assert len(saved["calibration"]) == 2 and saved["calibration"][0] >= 0
+    diagram = tmp_path / "out" / "reliability.png"
+    result = invoke_json(runner, "evaluate", digits_dir, "--model", run, "--calibration", diagram, "--quiet")
+    assert result["calibrated"] is True
+    assert 0.0 <= result["calibration"]["ece"] <= 1.0 and len(result["calibration"]["bins"]) == 15
+    assert result["calibration"]["diagram"] == str(diagram)
+    assert Image.open(diagram).size == (456, 496)
+    text = invoke(runner, "evaluate", digits_dir, "--model", run, "--quiet").stdout
+    assert f"calibration error (ECE)  {result['calibration']['ece']:.3f}" in text
