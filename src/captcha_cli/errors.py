@@ -25,6 +25,10 @@ class ImageError(CaptchaError):
     """An image file that cannot be read or decoded."""
 
 
+class ImageTooLargeError(ImageError):
+    """An image over a size or pixel limit (the service answers 413)."""
+
+
 class DatasetError(CaptchaError):
     """A dataset folder that cannot be used as it is."""
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from captcha_cli.decoding import Constraint, decode_logits
 from captcha_cli.errors import ImageError, ModelFileError
-from captcha_cli.preprocessing import load_for_model, scale
+from captcha_cli.preprocessing import decode_image, load_for_model, prepare_uint8, scale
 from captcha_cli.spec import ModelSpec, read_spec_file
 
 TFLITE_FILE = "model.tflite"
@@ -54,6 +54,12 @@ class ImageReader:
     def load(self, path: Path) -> np.ndarray:
         spec = self.spec
         return load_for_model(path, spec.height, spec.width, spec.channels, spec.preprocessing)
+
+    def load_bytes(self, data: bytes, name: str, max_pixels: int | None = None) -> np.ndarray:
+        """The model input for an encoded image held in memory (a request body)."""
+        spec = self.spec
+        rgb = decode_image(data, name, max_pixels)
+        return prepare_uint8(rgb, spec.height, spec.width, spec.channels, spec.preprocessing)
 
     def read_arrays(
         self, images: np.ndarray, paths: Sequence[str], constraint: Constraint | None = None

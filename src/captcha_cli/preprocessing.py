@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter, ImageOps, UnidentifiedImageError
 
-from captcha_cli.errors import ImageError, SpecError
+from captcha_cli.errors import ImageError, ImageTooLargeError, SpecError
 from captcha_cli.spec import PREPROCESSING_BACKENDS
 
 try:  # OpenCV is optional at run time: the PIL path is the report's fallback
@@ -152,11 +152,12 @@ def normalize(rgb: np.ndarray, backend: str) -> np.ndarray:
     return STEP_FUNCTIONS[backend](rgb)[-1][1]
 
 
-def decode_image(source: Path | bytes, name: str | None = None) -> np.ndarray:
+def decode_image(source: Path | bytes, name: str | None = None, max_pixels: int | None = None) -> np.ndarray:
     """Decode any common image (PNG, JPEG, GIF, BMP, WebP, TIFF; any mode) to uint8 RGB.
 
     Transparent images are composited on white, 16-bit images scaled to 8 bits, GIFs give
-    their first frame. Errors name the file and the problem.
+    their first frame. Errors name the file and the problem; an image of more than `max_pixels`
+    is refused from its header, before it is decoded.
     """
     label = name or (str(source) if isinstance(source, Path) else "<bytes>")
     try:
@@ -164,6 +165,11 @@ def decode_image(source: Path | bytes, name: str | None = None) -> np.ndarray:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             stream = io.BytesIO(source) if isinstance(source, bytes) else source
             with Image.open(stream) as image:
+                if max_pixels is not None and image.width * image.height > max_pixels:
+                    raise ImageTooLargeError(
+                        f"{label}: image too large ({image.width}x{image.height} is over the limit of "
+                        f"{max_pixels:,} pixels)"
+                    )
                 image.seek(0)
                 image.load()
                 return to_rgb(image)

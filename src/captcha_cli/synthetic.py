@@ -1,7 +1,9 @@
-"""Synthetic labelled captchas: `simple` (the captcha library) and `noisy` (the original system's style)."""
+"""Synthetic labelled captchas: `simple` (the captcha library), `noisy` (the original system's
+style) and `arithmetic` (`12+34=?` in the noisy style, labelled with the expression)."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import random
@@ -15,9 +17,13 @@ from types import ModuleType
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from captcha_cli.arithmetic import random_expression
 from captcha_cli.errors import CaptchaError
 
-STYLES = ("noisy", "simple")
+STYLES = ("noisy", "simple", "arithmetic")
+# styles whose labels cannot be file names (`/` divides): listed in labels.csv instead
+MANIFEST_STYLES = ("arithmetic",)
+MANIFEST = "labels.csv"
 FONT_FILE = "DejaVuSans-Bold.ttf"
 
 
@@ -94,6 +100,8 @@ def render_noisy(text: str, rng: np.random.Generator, width: int = 200, height: 
     step = width / (len(text) + 1)
     for i, char in enumerate(text):
         size = int(rng.integers(33, 40)) * height // 60
+        if len(text) > 6:  # an arithmetic expression's 7 glyphs still fit (shorter texts as they always were)
+            size = min(size, int(step * 1.45))
         glyph = noisy_glyph(char, max(size, 8), _dark(rng))
         glyph = glyph.rotate(float(rng.uniform(-30, 30)), expand=True, resample=Image.Resampling.BICUBIC)
         cx = int(step * (i + 1) + rng.integers(-4, 5))
@@ -148,7 +156,11 @@ def render_simple(text: str, rng: np.random.Generator, width: int = 200, height:
         return library.ImageCaptcha(width=width, height=height).generate_image(text).convert("RGB")
 
 
-RENDERERS: dict[str, Callable[..., Image.Image]] = {"noisy": render_noisy, "simple": render_simple}
+RENDERERS: dict[str, Callable[..., Image.Image]] = {
+    "noisy": render_noisy,
+    "simple": render_simple,
+    "arithmetic": render_noisy,
+}
 
 
 def random_text(rng: np.random.Generator, charset: str, lengths: tuple[int, ...]) -> str:
@@ -169,7 +181,7 @@ def sample(
     if style not in RENDERERS:
         raise CaptchaError(f"unknown style; choose one of {', '.join(STYLES)}. Received: style={style!r}")
     rng = np.random.default_rng([seed, index])
-    text = random_text(rng, charset, lengths)
+    text = random_expression(rng) if style == "arithmetic" else random_text(rng, charset, lengths)
     return text, RENDERERS[style](text, rng, width, height)
 
 
@@ -209,15 +221,20 @@ def generate_folder(
     seed: int,
     progress: Callable[[int], None] | None = None,
 ) -> dict:
-    """Write `count` captchas of a seeded series into `out`; files already there are kept."""
+    """Write `count` captchas of a seeded series into `out`; files already there are kept. Labels
+    go in the file names (LABEL-<md5>.png), or for MANIFEST_STYLES in `labels.csv` (<md5>.png)."""
     if out.exists() and not out.is_dir():
         raise CaptchaError(f"{out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
+    manifest = _read_manifest(out, style) if style in MANIFEST_STYLES else None
     written = existing = 0
     for index in range(count):
         text, image = sample(style, seed, index, charset, lengths, width, height)
         data = png_bytes(image)
-        path = out / f"{text}-{hashlib.md5(data).hexdigest()}.png"
+        digest = hashlib.md5(data).hexdigest()
+        path = out / (f"{digest}.png" if manifest is not None else f"{text}-{digest}.png")
+        if manifest is not None:
+            manifest[path.name] = text
         if path.exists():
             existing += 1
         else:
@@ -227,6 +244,8 @@ def generate_folder(
             written += 1
         if progress:
             progress(1)
+    if manifest is not None:
+        _write_manifest(out, manifest)
     return {
         "folder": str(out),
         "style": style,
@@ -235,3 +254,26 @@ def generate_folder(
         "existing": existing,
         "seed": seed,
     }
+
+
+def _read_manifest(out: Path, style: str) -> dict[str, str]:
+    """The labels.csv rows already in `out`; refuses a folder of captchas labelled by name."""
+    path = out / MANIFEST
+    if not path.is_file():
+        if any(p.suffix == ".png" for p in out.iterdir()):
+            raise CaptchaError(
+                f"{out}: holds images labelled by their names; {style} captchas are listed in {MANIFEST}",
+                hint="write them into a folder of their own",
+            )
+        return {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        return {row["filename"]: row["label"] for row in csv.DictReader(handle)}
+
+
+def _write_manifest(out: Path, labels: dict[str, str]) -> None:
+    tmp = out / f".{MANIFEST}.tmp"
+    with tmp.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["filename", "label"])
+        writer.writerows(sorted(labels.items()))
+    tmp.replace(out / MANIFEST)

@@ -376,22 +376,29 @@ def print_csv(rows: Sequence[dict[str, Any]], probs: bool) -> None:
     import csv
 
     writer = csv.writer(sys.stdout)
-    writer.writerow(["path", "text", "confidence", "status", *(["probs"] if probs else [])])
+    answers = bool(rows) and "answer" in rows[0]
+    writer.writerow(
+        ["path", "text", *(["answer"] if answers else []), "confidence", "status", *(["probs"] if probs else [])]
+    )
     for row in rows:
         status = "rejected" if row["rejected"] else "ok"
+        answer = [("" if row["answer"] is None else row["answer"])] if answers else []
         extra = [" ".join(f"{v:.4f}" for v in row["probs"])] if probs else []
-        writer.writerow([row["path"], row["text"], f"{row['confidence']:.4f}", status, *extra])
+        writer.writerow([row["path"], row["text"], *answer, f"{row['confidence']:.4f}", status, *extra])
     sys.stdout.flush()
 
 
 def render_predictions(rows: Sequence[dict[str, Any]], console: Console | None = None) -> None:
     console = console or stdout
     table = Table()
-    for column, justify in (("path", "left"), ("text", "left"), ("confidence", "right"), ("status", "left")):
+    answers = bool(rows) and "answer" in rows[0]
+    columns = [("path", "left"), ("text", "left"), *([("answer", "right")] if answers else [])]
+    for column, justify in (*columns, ("confidence", "right"), ("status", "left")):
         table.add_column(column, justify=justify)
     for row in rows:
         status = "[yellow]rejected[/]" if row["rejected"] else "ok"
-        table.add_row(escape(row["path"]), escape(row["text"]), f"{row['confidence']:.3f}", status)
+        answer = [("-" if row["answer"] is None else str(row["answer"]))] if answers else []
+        table.add_row(escape(row["path"]), escape(row["text"]), *answer, f"{row['confidence']:.3f}", status)
     console.print(table)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from captcha_cli import __version__, runtime
-from captcha_cli.cli import evaluate, export, generate, predict, preprocess, summary, train, verify
+from captcha_cli.cli import evaluate, export, generate, predict, preprocess, serve, summary, train, verify
 from captcha_cli.cli.common import EchoingCommand
 
 app = typer.Typer(
@@ -42,6 +42,7 @@ app.command("export", cls=EchoingCommand)(export.export)
 app.command("generate", cls=EchoingCommand)(generate.generate)
 app.command("predict", cls=EchoingCommand)(predict.predict)
 app.command("preprocess", cls=EchoingCommand)(preprocess.preprocess)
+app.command("serve", cls=EchoingCommand)(serve.serve)
 app.command("summary", cls=EchoingCommand)(summary.summary)
 app.command("train", cls=EchoingCommand)(train.train)
 app.command("verify", cls=EchoingCommand)(verify.verify)

@@ -15,7 +15,13 @@ from captcha_cli.cli.common import JsonOpt, QuietOpt, handle_errors
 def generate(
     out: Annotated[Path, typer.Argument(help="Folder to write LABEL-<md5>.png files into.")],
     count: Annotated[int, typer.Option("--count", "-n", min=1, help="How many captchas.")] = 1000,
-    style: Annotated[str, typer.Option("--style", help="noisy (the original system's style) or simple.")] = "noisy",
+    style: Annotated[
+        str,
+        typer.Option(
+            "--style",
+            help="noisy (the original system's style), simple, or arithmetic (12+34=?, labels in labels.csv).",
+        ),
+    ] = "noisy",
     charset: Annotated[str, typer.Option("--charset", help="Characters, ranges allowed.")] = "0-9a-zA-Z",
     length: Annotated[str, typer.Option("--length", help="Label length: 4, 4,6 or 4-6.")] = "4,6",
     width: Annotated[int, typer.Option("--width", min=16, help="Image width.")] = 200,
@@ -24,7 +30,8 @@ def generate(
     quiet: QuietOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Write labelled synthetic captchas (LABEL-<md5>.png, like the original system)."""
+    """Write labelled synthetic captchas (LABEL-<md5>.png, like the original system). The
+    arithmetic style ignores --charset and --length: it draws two numbers and + - x or /."""
     from captcha_cli.charset import parse_charset
     from captcha_cli.synthetic import generate_folder, parse_lengths
 

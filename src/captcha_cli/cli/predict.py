@@ -52,6 +52,22 @@ def expand_inputs(inputs: list[str]) -> ImageScan:
     return found
 
 
+ANSWERS = ("text", "arithmetic")
+
+
+def _solved(row: dict, failures: list[str]) -> int | None:
+    """The result of the expression a row reads, or None with the reason reported."""
+    from captcha_cli.arithmetic import ExpressionError, solve
+
+    try:
+        return solve(row["text"])
+    except ExpressionError as exc:
+        message = f"{row['path']}: {exc.message}"
+        failures.append(message)
+        ui.error(message)
+        return None
+
+
 @handle_errors
 def predict(
     inputs: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.")],
@@ -70,6 +86,10 @@ def predict(
     charset: AnswerCharsetOpt = None,
     length: AnswerLengthOpt = None,
     ignore_case: AnswerIgnoreCaseOpt = False,
+    answer: Annotated[
+        str,
+        typer.Option("--answer", help="text (what it reads) or arithmetic (what 12+3=? comes to)."),
+    ] = "text",
     batch_size: BatchSizeOpt = 64,
     project: ProjectOpt = Path("runs"),
     quiet: QuietOpt = False,
@@ -77,6 +97,8 @@ def predict(
     """Read the text of captcha images. One image prints just its text, for shell scripts."""
     from captcha_cli.decoding import Constraint
 
+    if answer not in ANSWERS:
+        raise typer.BadParameter(f"choose one of {', '.join(ANSWERS)}", param_hint="--answer")
     constraint = Constraint.parse(charset, length, ignore_case)
     found = expand_inputs(inputs)
     paths = found.paths
@@ -103,13 +125,17 @@ def predict(
         }
         for p in predictions
     ]
+    if answer == "arithmetic":
+        for row in rows:
+            row["answer"] = _solved(row, failures)
     rejected = sum(r["rejected"] for r in rows)
     if json_output:
         ui.print_json(rows)
     elif csv_output:
         ui.print_csv(rows, probs)
     elif len(paths) == 1 and rows:
-        ui.print_text(rows[0]["text"] if not rows[0]["rejected"] else "")
+        shown = rows[0].get("answer", rows[0]["text"])
+        ui.print_text("" if rows[0]["rejected"] or shown is None else str(shown))
     elif rows:
         ui.render_predictions(rows)
     if min_confidence > 0 and not quiet:
