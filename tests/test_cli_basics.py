@@ -9,6 +9,7 @@ import pytest
 
 from captcha_cli import __version__
 from captcha_cli.cli.app import app
+from captcha_cli.errors import SpecError
 from tests.helpers import invoke, run_in_fresh_process
 
 COMMANDS = [c.name for c in app.registered_commands]
@@ -74,7 +75,9 @@ def test_bad_spec_is_one_line_error_without_traceback(runner) -> None:
 def test_debug_shows_traceback(runner) -> None:
     result = invoke(runner, "--debug", "summary", "--max-length", "0")
     assert result.exit_code == 1
-    assert result.exception is not None
+    # the error itself propagates (a plain exit would be SystemExit): the traceback is printed
+    assert isinstance(result.exception, SpecError) and not isinstance(result.exception, SystemExit)
+    assert "max_length must be a positive integer" in str(result.exception)
 
 
 def test_messages_print_brackets_as_written(runner, tmp_path) -> None:

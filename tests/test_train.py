@@ -71,7 +71,9 @@ def test_curves_png_is_an_image(trained_run) -> None:
 def test_config_records_command_and_spec(trained_run) -> None:
     run, _ = trained_run
     config = json.loads((run / "config.json").read_text())
-    assert config["command"][:2] == ["captcha", "train"] or config["command"][0] == "captcha"
+    # the command as typed, even under CliRunner (sys.argv there is pytest's)
+    assert config["command"][:3] == ["captcha", "train", config["data"]["data"]]
+    assert config["command"][3:7] == TINY_TRAIN[:4] and config["command"][-1] == "--json"
     assert config["spec"]["charset"] == "0123456789" and config["spec"]["max_length"] == 4
     assert config["spec"]["height"] == 32 and config["config"]["batch_size"] == 8
 

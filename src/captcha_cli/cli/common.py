@@ -31,11 +31,21 @@ WidthOpt = Annotated[int | None, typer.Option("--width", help="Input image width
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
 
 
+GIVEN_ARGS = "captcha.given_args"
+
+
+def command_line(ctx: typer.Context) -> list[str]:
+    """The command as the user typed it (`captcha train DATA --time 10m`), from the arguments Click
+    parsed (not sys.argv, which is another program's when the CLI runs inside one)."""
+    return ["captcha", ctx.info_name or "", *ctx.meta.get(GIVEN_ARGS, [])]
+
+
 class EchoingCommand(TyperCommand):
     """A command whose invalid-value errors repeat the value given: `... equal to 1. Received: 0`."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         given = list(args)
+        ctx.meta[GIVEN_ARGS] = given
         try:
             return super().parse_args(ctx, args)
         except typer.BadParameter as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +19,7 @@ from captcha_cli.cli.common import (
     QuietOpt,
     SkipInvalidOpt,
     WidthOpt,
+    command_line,
     handle_errors,
     spec_overrides,
 )
@@ -55,6 +55,7 @@ def _default(field: str, shown: str, presets: dict[str, dict[str, Any]] = PRESET
 
 @handle_errors
 def train(
+    ctx: typer.Context,
     data: Annotated[
         Path | None,
         typer.Argument(help="Labelled image folder or preprocessed cache. Omit to train on generated captchas."),
@@ -277,7 +278,7 @@ def train(
         name=name,
         resume=resume,
         init=init,
-        command=["captcha", *sys.argv[1:]],
+        command=command_line(ctx),
     )
     result = run_training(request, ui.training_reporter(not (quiet or json_output)))
     if json_output:
