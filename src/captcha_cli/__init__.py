@@ -1,3 +1,3 @@
 """captcha-cli: train, check and run captcha text recognizers."""
 
-__version__ = "0.1.0"
+__version__ = "0.3.0"
