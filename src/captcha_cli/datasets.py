@@ -165,6 +165,14 @@ def _broken_link(path: Path) -> Problem | None:
     return None
 
 
+def refuse_empty(root: Path | str, scan: ImageScan) -> None:
+    """A folder search that found no images, and nothing it could not look at, is an error."""
+    if not scan.paths and not scan.problems:
+        raise DatasetError(
+            f"{root}: no images found", hint=f"looked for {', '.join(sorted(IMAGE_SUFFIXES))} recursively"
+        )
+
+
 def find_images(root: Path) -> list[Path]:
     """The image files under a folder; a folder that cannot be listed or a broken link is an error."""
     scan = scan_images(root)
@@ -316,11 +324,8 @@ def audit_folder(
         workers: threads hashing and decoding files.
     """
     scan = scan_images(root)
+    refuse_empty(root, scan)
     paths = scan.paths
-    if not paths and not scan.problems:
-        raise DatasetError(
-            f"{root}: no images found", hint=f"looked for {', '.join(sorted(IMAGE_SUFFIXES))} recursively"
-        )
     base = root if root.is_dir() else root.parent
     manifest = None if label_pattern else read_manifest(base)
     pattern = _compile_pattern(label_pattern) if label_pattern else None

@@ -29,17 +29,14 @@ if TYPE_CHECKING:
 def expand_inputs(inputs: list[str]) -> ImageScan:
     """Files as given, folders searched recursively, glob patterns expanded (for quoted globs); a
     folder without images is an error, and what a folder search could not look at is kept as problems."""
-    from captcha_cli.datasets import IMAGE_SUFFIXES, ImageScan, scan_images
+    from captcha_cli.datasets import ImageScan, refuse_empty, scan_images
 
     found = ImageScan([], [])
     for item in inputs:
         path = Path(item)
         if path.is_dir():
             scan = scan_images(path)
-            if not scan.paths and not scan.problems:
-                raise CaptchaError(
-                    f"{item}: no images found", hint=f"looked for {', '.join(sorted(IMAGE_SUFFIXES))} recursively"
-                )
+            refuse_empty(item, scan)
             found.paths.extend(scan.paths)
             found.problems.extend(scan.problems)
         elif not path.exists() and any(c in item for c in "*?["):
