@@ -2,8 +2,9 @@
 and uvicorn (graceful SIGTERM, worker processes).
 
 Concurrent requests share model calls: each request's image waits in a queue, and one task takes
-everything queued (up to `max_batch`, after at most `batch_wait_ms` for more) into one call, so
-throughput grows with load. The model runs in one thread beside the event loop. With an ONNX or
+everything queued (up to `max_batch`) into one call, so throughput grows with load. While the
+previous call carried more than one image (there is load), a call also waits up to
+`batch_wait_ms` for more; a lone client never waits. The model runs in one thread beside the event loop. With an ONNX or
 TFLite export nothing here imports TensorFlow.
 """
 
@@ -69,6 +70,7 @@ class MicroBatcher:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="captcha-model")
         self.queue: asyncio.Queue | None = None
         self.task: asyncio.Task | None = None
+        self.last_batch = 1
 
     def start(self) -> None:
         self.queue = asyncio.Queue()
@@ -93,7 +95,7 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         while True:
             batch = [await self.queue.get()]
-            deadline = loop.time() + self.wait_s
+            deadline = loop.time() + (self.wait_s if self.last_batch > 1 else 0.0)
             while len(batch) < self.max_batch:
                 if not self.queue.empty():
                     batch.append(self.queue.get_nowait())
@@ -106,6 +108,7 @@ class MicroBatcher:
                 except TimeoutError:
                     break
             images = np.stack([image for image, _ in batch])
+            self.last_batch = len(batch)
             self.observe_batch(len(batch))
             try:
                 logits = await loop.run_in_executor(self.executor, self.reader.logits, images)
