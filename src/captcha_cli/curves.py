@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw
 
+from captcha_cli.atomic import atomic_write
 from captcha_cli.synthetic import font
 
 PANEL_W, PANEL_H, MARGIN = 360, 240, 44
@@ -78,6 +78,5 @@ def draw_curves(rows: Sequence[dict[str, Any]], path: Path) -> None:
         {"full string": [r["full_string_acc"] for r in rows], "per char": [r["char_acc"] for r in rows]},
     )
     _panel(draw, 2 * PANEL_W, "learning rate (log)", steps, {"lr": [r["lr"] for r in rows]}, log=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    image.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        image.save(tmp, format="PNG")

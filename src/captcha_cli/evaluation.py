@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from captcha_cli.atomic import atomic_write
 from captcha_cli.calibration import expected_calibration_error, reliability
 from captcha_cli.datasets import Sample
 from captcha_cli.inference import Prediction
@@ -99,9 +99,8 @@ def error_grid(errors: Sequence[dict], target: Path, limit: int = 24) -> int:
             (x, y + cell_h + 17), f"read  {error['predicted']} ({error['confidence']:.2f})", fill="red", font=small
         )
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.stem}.tmp.png")
-    grid.save(tmp, format="PNG")
-    os.replace(tmp, target)
+    with atomic_write(target) as tmp:
+        grid.save(tmp, format="PNG")
     return len(shown)
 
 
@@ -132,6 +131,5 @@ def reliability_diagram(bins: Sequence[dict], ece: float, target: Path) -> None:
         draw.text((x0 + tick * size - 6, y1 + 42), f"{tick:g}", fill="black", font=small)
         draw.text((x0 - 26, y1 - tick * size - 6), f"{tick:g}", fill="black", font=small)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.stem}.tmp.png")
-    image.save(tmp, format="PNG")
-    os.replace(tmp, target)
+    with atomic_write(target) as tmp:
+        image.save(tmp, format="PNG")

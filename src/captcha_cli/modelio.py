@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import zipfile
 from pathlib import Path
 
 import keras
 
 import captcha_cli.model  # noqa: F401  (registers FusedBatchNormalization and SmallMapConv2D, so saved models load)
+from captcha_cli.atomic import atomic_write
 from captcha_cli.errors import ModelFileError
 from captcha_cli.spec import ModelSpec, load_spec, save_spec
 
@@ -58,8 +58,7 @@ def load_model(path: Path) -> tuple[keras.Model, ModelSpec, Path]:
 def save_model(model: keras.Model, spec: ModelSpec, path: Path) -> Path:
     """Save model and spec atomically: write `.NAME.tmp.keras`, then rename into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{MODEL_SUFFIX}")
-    model.save(tmp)
-    save_spec(spec, path)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        model.save(tmp)
+        save_spec(spec, path)
     return path

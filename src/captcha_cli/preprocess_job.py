@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from captcha_cli.atomic import atomic_write
 from captcha_cli.datasets import find_images, label_from_name
 from captcha_cli.errors import CaptchaError, ImageError
 from captcha_cli.preprocessing import decode_image, normalize, resize
@@ -53,9 +53,8 @@ def normalize_folder(
                 failed.append(exc.message)
             else:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
-                Image.fromarray(normalized).save(tmp)
-                os.replace(tmp, target)
+                with atomic_write(target) as tmp:
+                    Image.fromarray(normalized).save(tmp)
                 written += 1
         if progress:
             progress(1)
@@ -100,7 +99,6 @@ def write_preview(source: Path, target: Path, backend: str, count: int = 12) -> 
         raise CaptchaError(f"{source}: no images found")
     picks = [paths[int(i)] for i in np.unique(np.linspace(0, len(paths) - 1, min(count, len(paths))).round())]
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.stem}.tmp.png")
-    preview_grid(picks, backend).save(tmp, format="PNG")
-    os.replace(tmp, target)
+    with atomic_write(target) as tmp:
+        preview_grid(picks, backend).save(tmp, format="PNG")
     return {"preview": str(target), "images": len(picks)}

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from captcha_cli.atomic import write_text_atomic
 from captcha_cli.errors import TrainingError
 
 METRIC_FIELDS = ["step", "loss", "val_loss", "full_string_acc", "char_acc", "lr", "images_per_s", "elapsed_s"]
@@ -36,12 +37,6 @@ def next_run_dir(project: Path, name: str | None) -> Path:
     while (project / ("exp" if index == 1 else f"exp{index}")).exists():
         index += 1
     return project / ("exp" if index == 1 else f"exp{index}")
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def write_config(run_dir: Path, config: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from captcha_cli.atomic import write_text_atomic
 from captcha_cli.charset import DEFAULT_CHARSET, Codec, validate_charset
 from captcha_cli.errors import ModelFileError, SpecError
 
@@ -245,9 +246,7 @@ def spec_path_for(model_path: Path) -> Path:
 
 def save_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """Write JSON to a temporary name beside `path`, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
 def save_spec(spec: ModelSpec, model_path: Path) -> Path:

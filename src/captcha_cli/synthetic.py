@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from captcha_cli.arithmetic import random_expression
+from captcha_cli.atomic import atomic_write, write_bytes_atomic
 from captcha_cli.errors import CaptchaError
 
 STYLES = ("noisy", "simple", "arithmetic")
@@ -238,9 +239,7 @@ def generate_folder(
         if path.exists():
             existing += 1
         else:
-            tmp = out / f".{path.name}.tmp"
-            tmp.write_bytes(data)
-            tmp.replace(path)
+            write_bytes_atomic(path, data)
             written += 1
         if progress:
             progress(1)
@@ -271,9 +270,7 @@ def _read_manifest(out: Path, style: str) -> dict[str, str]:
 
 
 def _write_manifest(out: Path, labels: dict[str, str]) -> None:
-    tmp = out / f".{MANIFEST}.tmp"
-    with tmp.open("w", newline="", encoding="utf-8") as handle:
+    with atomic_write(out / MANIFEST) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["filename", "label"])
         writer.writerows(sorted(labels.items()))
-    tmp.replace(out / MANIFEST)

@@ -190,7 +190,8 @@ def train(
         int, typer.Option("--synthetic-count", min=10, help="Images generated when DATA is omitted.")
     ] = 8000,
     synthetic_style: Annotated[
-        str, typer.Option("--synthetic-style", help="noisy or simple: the generated set and --synthetic-mix.")
+        str,
+        typer.Option("--synthetic-style", help="noisy, simple or arithmetic: the generated set and --synthetic-mix."),
     ] = "noisy",
     project: Annotated[Path, typer.Option("--project", help="Folder of run folders.")] = Path("runs"),
     name: Annotated[str | None, typer.Option("--name", help="Run folder name (default exp, exp2, ...).")] = None,
