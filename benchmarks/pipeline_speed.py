@@ -1,6 +1,6 @@
 """Input pipeline speed: audit, decode + normalize + resize per backend, and the batch stream,
 against the model's training rate (measured separately by train_speed.py), and `--augment`'s
-pixel noise drawn per batch (as before the fifth session) against the noise bank (now).
+pixel noise drawn per batch (as before commit 0ad649c) against the noise bank (now).
 
 Usage: python benchmarks/pipeline_speed.py [--images 2000] [--repeats 3]
 """

@@ -47,7 +47,7 @@ def make_confidence_penalty(spec: ModelSpec, weight: float):
     the spec's loss reduces its terms (CTC: summed over time steps; softmax: averaged over
     positions; BCE: each sigmoid's binary entropy, averaged over outputs), then averaged over the
     batch. Added to the training loss it penalizes confident outputs (Pereyra et al., 2017); under
-    CTC it also shortens the all-blank plateau (benchmarks/RESULTS.md, fifteenth session)."""
+    CTC it also shortens the all-blank plateau (benchmarks/RESULTS.md, accuracy on built-in styles)."""
 
     def categorical(logits):
         log_p = ops.log_softmax(_slots(logits, spec), axis=-1)

@@ -305,9 +305,9 @@ class TrainConfig:
 # What a preset's measured best recipe changes in the report's training defaults
 # (benchmarks/RESULTS.md, "The issue-6 accuracy goal"); options given on the command line win.
 PRESET_TRAINING: dict[str, dict[str, Any]] = {
-    # ema, measured (fourteenth session): at the end of a 10- or 30-minute budget a tie with the
+    # ema, measured (2026-12-01, commit c9f169e..1874d9a): at the end of a 10- or 30-minute budget a tie with the
     # annealed raw weights; before the anneal (a run stopped early) 12-27 points more validation.
-    # confidence_penalty, measured (fifteenth session): CTC's plateau ends at step 600 on every
+    # confidence_penalty, measured (2026-12-01, commit 1080f3c): CTC's plateau ends at step 600 on every
     # seed, and `noisy` seeds 3 and 2 read 98.1% and 97.9% held-out against 96.8% and 96.4%
     # (seed 0, off the plateau by step 600 without it too: 97.7% against 97.8%, a tie)
     "small": {"augment": True, "anneal": 0.25, "target_acc": 1.0, "ema": 0.999, "confidence_penalty": 0.1},
@@ -316,7 +316,7 @@ PRESET_TRAINING: dict[str, dict[str, Any]] = {
 
 # Measured: without DATA the run trains on the generator's own captchas, so fresh ones of the same
 # style can fill half of every batch; on `noisy` that read 97.7-98.1% against 96.3-97.8% at 30
-# minutes (benchmarks/RESULTS.md, twelfth session). A user's own data gets no mix unless asked.
+# minutes (benchmarks/RESULTS.md, accuracy on built-in styles). A user's own data gets no mix unless asked.
 GENERATED_DATA_MIX = 0.5
 
 
