@@ -14,8 +14,6 @@ from keras import layers
 
 from captcha_cli.spec import ModelSpec
 
-MODEL_NAME = "captcha_resnet34"
-
 # Output maps at most this many positions (height x width) get the matmul kernel gradient: on a CPU,
 # oneDNN's backward-filter kernel is slow when batch x positions is small (measured 2.5x slower than
 # the matmul for ResNet-34's 2x7 conv5 maps, and faster than it for conv4's 4x13; benchmarks/RESULTS.md).
@@ -211,8 +209,8 @@ def build_model(spec: ModelSpec | None = None, kernels: Kernels = FAST_KERNELS) 
         kernels: the convolution and BatchNorm layer classes of the residual stages and the stem's BatchNorm.
 
     Returns:
-        An uncompiled `keras.Model` named `captcha_resnet34`, mapping images in [0, 1]
-        of shape (height, width, channels) to `max_length * num_classes` logits.
+        An uncompiled `keras.Model` named for its preset (`captcha_resnet34`, `captcha_small`),
+        mapping images in [0, 1] of shape (height, width, channels) to `max_length * num_classes` logits.
     """
     spec = spec or ModelSpec()
     inputs = keras.Input(shape=spec.input_shape, name="image")
@@ -245,7 +243,7 @@ def build_model(spec: ModelSpec | None = None, kernels: Kernels = FAST_KERNELS) 
         x = layers.Dense(spec.fc_units, activation="relu", name="fc")(x)
         x = layers.Dropout(spec.dropout, name="dropout_fc")(x)
         outputs = layers.Dense(spec.output_size, dtype="float32", name="output")(x)
-    return keras.Model(inputs, outputs, name=MODEL_NAME)
+    return keras.Model(inputs, outputs, name=spec.model_name)
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,12 @@ class ModelSpec:
         return Codec(self.charset, self.max_length)
 
     @property
+    def model_name(self) -> str:
+        """The Keras model's name: `captcha_` and the preset (the report's is `captcha_resnet34`).
+        Models saved under another name load all the same."""
+        return f"captcha_{self.arch}"
+
+    @property
     def num_classes(self) -> int:
         """Classes per position: the charset plus the padding space."""
         return len(self.charset) + 1

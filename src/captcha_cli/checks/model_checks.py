@@ -396,7 +396,8 @@ def architecture_checks(model: keras.Model, spec: ModelSpec) -> list[Check]:
         )
 
     def name() -> Check:
-        return check("model name", "captcha_resnet34", model.name, model.name == "captcha_resnet34")
+        expected = spec.model_name
+        return check("model name", expected, model.name, model.name == expected)
 
     probes = [
         ("residual block order", "Conv-BN-ReLU-Conv-BN-Add-ReLU", block_order),
@@ -417,7 +418,7 @@ def architecture_checks(model: keras.Model, spec: ModelSpec) -> list[Check]:
         ("forward pass shapes", str(REPORT_OUTPUT), forward),
         ("depth, standard ResNet counting", "34", depth_standard),
         ("depth, the report's formula", "35", depth_report),
-        ("model name", "captcha_resnet34", name),
+        ("model name", spec.model_name, name),
     ]
     return [guarded(n, c, p) for n, c, p in probes]
 
