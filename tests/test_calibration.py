@@ -75,3 +75,13 @@ def test_training_stores_the_map_and_evaluate_measures_it(runner, trained_run, d
     assert Image.open(diagram).size == (456, 496)
     text = invoke(runner, "evaluate", digits_dir, "--model", run, "--quiet").stdout
     assert f"calibration error (ECE)  {result['calibration']['ece']:.3f}" in text
+
+
+def test_fit_from_tiny_raw_confidences() -> None:
+    """Long CTC paths under the confidence penalty give raw confidences far below 1e-3 for answers
+    that are mostly right; the map must still order them (a fit that gave up returned slope 0)."""
+    rng = np.random.default_rng(1)
+    raw = np.exp(rng.uniform(-30.0, -1.0, 5_000))
+    right = rng.uniform(size=raw.size) < 1 / (1 + np.exp(-(0.3 * np.log(raw) + 5.0)))
+    slope, intercept = fit_calibration(raw, right)
+    assert slope == pytest.approx(0.3, abs=0.05) and intercept == pytest.approx(5.0, abs=0.6)

@@ -33,12 +33,13 @@ def apply_calibration(raw: np.ndarray, calibration: Sequence[float]) -> np.ndarr
 
 
 def fit_calibration(raw: np.ndarray, correct: np.ndarray, iterations: int = 100) -> tuple[float, float]:
-    """(a, b) of `sigmoid(a * ln(raw) + b)` by maximum likelihood (Newton's method).
+    """(a, b) of `sigmoid(a * ln(raw) + b)` by maximum likelihood (Newton's method with a
+    backtracking line search, on the standardized feature).
 
     The targets are Platt's smoothed ones, (N+ + 1) / (N+ + 2) for right answers and 1 / (N- + 2)
     for wrong ones, so a validation split read perfectly (or not at all) still gives finite
     numbers and never promises certainty. The slope is kept at zero or above: the map never
-    reverses the model's order.
+    reverses the model's order (a split where it would is answered with its accuracy alone).
     """
     x = _features(raw)
     correct = np.asarray(correct, dtype=bool)
@@ -46,22 +47,31 @@ def fit_calibration(raw: np.ndarray, correct: np.ndarray, iterations: int = 100)
         raise ValueError("cannot calibrate on no answers")
     positives, negatives = int(correct.sum()), int((~correct).sum())
     target = np.where(correct, (positives + 1) / (positives + 2), 1 / (negatives + 2))
-    design = np.stack([x, np.ones_like(x)], axis=1)
-    params = np.array([1.0, 0.0])
+    rate = float(np.clip(target.mean(), 1e-6, 1 - 1e-6))
+    base = (0.0, float(np.log(rate / (1 - rate))))
+    center, scale = float(x.mean()), float(x.std())
+    if scale < 1e-12:  # every answer equally confident: nothing to order them by
+        return base
+    design = np.stack([(x - center) / scale, np.ones_like(x)], axis=1)
+
+    def loss(params: np.ndarray) -> float:
+        z = design @ params
+        return float(np.sum(np.logaddexp(0.0, z) - target * z))
+
+    params = np.array(base)
     for _ in range(iterations):
         p = 1.0 / (1.0 + np.exp(-(design @ params)))
         gradient = design.T @ (p - target)
         hessian = design.T @ (design * (p * (1 - p))[:, None]) + 1e-9 * np.eye(2)
         step = np.linalg.solve(hessian, gradient)
-        params = params - step
-        if params[0] < 0:  # a reversed order would be a worse model of the odds: refit the rate alone
-            params[0] = 0.0
-            rate = float(np.clip(target.mean(), 1e-6, 1 - 1e-6))
-            params[1] = np.log(rate / (1 - rate))
+        size, before = 1.0, loss(params)
+        while size > 1e-8 and loss(params - size * step) > before - 1e-4 * size * float(gradient @ step):
+            size /= 2
+        params = params - size * step
+        if np.max(np.abs(size * step)) < 1e-10:
             break
-        if np.max(np.abs(step)) < 1e-10:
-            break
-    return float(params[0]), float(params[1])
+    slope, intercept = float(params[0]) / scale, float(params[1]) - float(params[0]) * center / scale
+    return base if slope < 0 else (slope, intercept)
 
 
 def reliability(confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS) -> list[dict]:
