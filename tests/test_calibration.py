@@ -85,3 +85,24 @@ def test_fit_from_tiny_raw_confidences() -> None:
     right = rng.uniform(size=raw.size) < 1 / (1 + np.exp(-(0.3 * np.log(raw) + 5.0)))
     slope, intercept = fit_calibration(raw, right)
     assert slope == pytest.approx(0.3, abs=0.05) and intercept == pytest.approx(5.0, abs=0.6)
+
+
+def test_calibrate_refits_a_model_saved_without_a_map(runner, trained_run, digits_dir, tmp_path) -> None:
+    import shutil
+
+    run = tmp_path / "old"
+    shutil.copytree(trained_run[0], run, ignore=shutil.ignore_patterns("checkpoints", "logs"))
+    stored = json.loads((run / "best.spec.json").read_text())
+    del stored["calibration"]  # as a model saved before calibration existed
+    (run / "best.spec.json").write_text(json.dumps(stored))
+    assert invoke_json(runner, "evaluate", digits_dir, "--model", run, "--quiet")["calibrated"] is False
+    results = invoke_json(runner, "calibrate", run)
+    assert [r["model"] for r in results] == [str(run / "best.keras"), str(run / "last.keras")]
+    assert [r["images"] for r in results] == [13, 13] and all(
+        len(r["calibration"]) == 2 for r in results
+    )  # the run's validation split: 13 of its 64
+    refitted = json.loads((run / "best.spec.json").read_text())
+    assert refitted["calibration"] == results[0]["calibration"]
+    assert {k: v for k, v in refitted.items() if k != "calibration"} == stored
+    on_folder = invoke_json(runner, "calibrate", run / "best.keras", "--data", digits_dir)
+    assert on_folder[0]["images"] == 64

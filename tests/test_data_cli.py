@@ -64,7 +64,9 @@ def test_generate_size_and_bad_options(runner, tmp_path) -> None:
     assert {Image.open(p).size for p in (tmp_path / "s").glob("*.png")} == {(120, 40)}
     result = invoke(runner, "generate", tmp_path / "x", "--style", "wavy")
     assert result.exit_code == 1
-    assert result.stderr.strip() == "Error: unknown style; choose one of noisy, simple, arithmetic. Received: style='wavy'"
+    assert (
+        result.stderr.strip() == "Error: unknown style; choose one of noisy, simple, arithmetic. Received: style='wavy'"
+    )
     result = invoke(runner, "generate", tmp_path / "x", "--length", "four")
     assert result.stderr.strip() == "Error: lengths must look like 4, 4,6 or 4-6. Received: length='four'"
 

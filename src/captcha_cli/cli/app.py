@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from captcha_cli import __version__, runtime
-from captcha_cli.cli import evaluate, export, generate, predict, preprocess, serve, summary, train, verify
+from captcha_cli.cli import calibrate, evaluate, export, generate, predict, preprocess, serve, summary, train, verify
 from captcha_cli.cli.common import EchoingCommand
 
 app = typer.Typer(
@@ -37,6 +37,7 @@ def root(
     runtime.set_debug(debug)
 
 
+app.command("calibrate", cls=EchoingCommand)(calibrate.calibrate)
 app.command("evaluate", cls=EchoingCommand)(evaluate.evaluate)
 app.command("export", cls=EchoingCommand)(export.export)
 app.command("generate", cls=EchoingCommand)(generate.generate)
