@@ -4,9 +4,11 @@ confidence >= 0.9 gives (accuracy, share answered), for three confidences side b
 
 - raw: the best path's probability, as models before the calibration had it;
 - temperature: raw with the logits divided by one number fitted on the validation split;
-- calibrated: the map the model carries (captcha_cli.calibration, fitted on the same split).
+- calibrated: the map the model carries (captcha_cli.calibration, fitted on the same split by
+  `captcha train` or `captcha calibrate`).
 
-The validation split is rebuilt from the run's config.json exactly as training drew it.
+The validation split is drawn again from the run's config.json as training drew it
+(`captcha_cli.calibrate_job.validation_samples`, what `captcha calibrate` uses).
 
 Usage: python benchmarks/calibration.py RUN TEST [--json]
 """
@@ -25,8 +27,6 @@ from captcha_cli import runtime
 from captcha_cli.calibration import apply_calibration, expected_calibration_error, fit_calibration
 from captcha_cli.datasets import audit_folder
 from captcha_cli.decoding import decode_logits, position_probabilities
-from captcha_cli.labelled import load_labelled
-from captcha_cli.runs import read_config
 
 TEMPERATURES = np.exp(np.linspace(np.log(0.05), np.log(5.0), 241))
 
@@ -34,14 +34,14 @@ TEMPERATURES = np.exp(np.linspace(np.log(0.05), np.log(5.0), 241))
 def read(reader, samples) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Logits, raw confidences and correctness of the model's answers for labelled samples."""
     raw_spec = dataclasses.replace(reader.spec, calibration=())
-    logits = []
-    for start in range(0, len(samples), 256):
-        images = np.stack([reader.load(s.path) for s in samples[start : start + 256]])
-        logits.append(reader.logits(images))
-    logits = np.concatenate(logits)
+    logits = np.concatenate(
+        [
+            reader.logits(np.stack([reader.load(s.path) for s in samples[i : i + 256]]))
+            for i in range(0, len(samples), 256)
+        ]
+    )
     ids, _, raw = decode_logits(logits, raw_spec)
-    texts = [raw_spec.codec.decode(row) for row in ids]
-    correct = np.array([t == s.label for t, s in zip(texts, samples, strict=True)])
+    correct = np.array([raw_spec.codec.decode(row) == s.label for row, s in zip(ids, samples, strict=True)])
     return logits, raw, correct
 
 
@@ -77,24 +77,13 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     runtime.import_tensorflow()
+    from captcha_cli.calibrate_job import validation_samples
     from captcha_cli.inference import Reader
 
-    config = read_config(args.run)
     reader = Reader(args.run / "best.keras")
     spec = reader.spec
-    data, training = config["data"], config["config"]
-    labelled = load_labelled(
-        Path(data["data"]),
-        spec.charset,
-        spec.max_length,
-        data.get("label_pattern"),
-        data.get("ignore_case", False),
-        True,
-        training["val_split"],
-        training["seed"],
-        Path(data["val"]) if data.get("val") else None,
-    )
-    val_logits, val_raw, val_correct = read(reader, labelled.val)
+    validation = validation_samples(args.run, spec)
+    val_logits, val_raw, val_correct = read(reader, validation)
     platt = fit_calibration(val_raw, val_correct)
     temperature = fit_temperature(val_logits, val_correct, spec)
     test = audit_folder(args.test, spec.charset, spec.max_length, None, False).samples
@@ -103,14 +92,14 @@ def main() -> None:
         "run": str(args.run),
         "test": str(args.test),
         "images": len(test),
-        "validation_images": len(labelled.val),
+        "validation_images": len(validation),
         "full_string_accuracy": float(correct.mean()),
         "stored_map": list(spec.calibration),
         "refitted_map": list(platt),
         "temperature": temperature,
         "raw": summary(raw, correct),
         "temperature_scaled": summary(tempered(logits, spec, temperature), correct),
-        "calibrated": summary(apply_calibration(raw, spec.calibration or platt), correct),
+        "calibrated": summary(apply_calibration(raw, spec.calibration), correct),
     }
     if args.json:
         print(json.dumps(result))
