@@ -1,10 +1,11 @@
 """One training run of `captcha train DATA --arch small --time T` (the preset's recipe) with one
-lever moved that the command line does not offer: the head's dropout or the augmentation ranges
-(learning rate and batch size are here too, so one script runs every row of a comparison).
+lever moved that the command line does not offer: the head's dropout, the augmentation ranges or
+the geometry (input size and each stage's stride along the width, which set the CTC time steps;
+learning rate and batch size are here too, so one script runs every row of a comparison).
 
 Usage: python benchmarks/levers.py DATA --name NAME [--time 10m] [--dropout 0] [--lr 2e-3]
        [--batch-size 128] [--aug-rotation 8] [--aug-scale 0] [--aug-shift-x 0.06]
-       [--aug-shift-y 0.1] [--aug-noise 12]
+       [--aug-shift-y 0.1] [--aug-noise 12] [--size 200x60 --width-strides 1,2,2,1]
 The run folder is PROJECT/NAME, as `captcha train` makes it (metrics.csv, best.keras), so
 `benchmarks/accuracy_budget.py` reads it. Prints one JSON line: steps, best validation accuracy,
 the last round's images/s.
@@ -31,6 +32,18 @@ AUGMENTATION_OPTIONS = {
 }
 
 
+def spec_overrides(args: argparse.Namespace) -> dict:
+    """The spec fields the options move (a geometry needs both --size and --width-strides)."""
+    overrides: dict = {} if args.dropout is None else {"dropout": args.dropout}
+    if bool(args.size) != bool(args.width_strides):
+        raise SystemExit("--size and --width-strides go together")
+    if args.size:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+        strides = tuple(int(v) for v in args.width_strides.split(","))
+        overrides.update(width=width, height=height, stage_width_strides=strides)
+    return overrides
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data", type=Path)
@@ -40,6 +53,8 @@ def main() -> None:
     parser.add_argument("--dropout", type=float)
     parser.add_argument("--lr", type=float)
     parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--size", help="WIDTHxHEIGHT of the input, with --width-strides")
+    parser.add_argument("--width-strides", help="each stage's stride along the width, e.g. 1,2,2,1 (13 steps at 200)")
     for option in AUGMENTATION_OPTIONS:
         parser.add_argument("--" + option.replace("_", "-"), type=float, dest=option)
     args = parser.parse_args()
@@ -60,7 +75,7 @@ def main() -> None:
         data=DataOptions(data=args.data),
         arch="small",
         arch_given=True,
-        spec_overrides={"dropout": args.dropout} if args.dropout is not None else {},
+        spec_overrides=spec_overrides(args),
         project=args.project,
         name=args.name,
         command=["python", "benchmarks/levers.py", *sys.argv[1:]],

@@ -105,12 +105,13 @@ def spec_for_data(
 ) -> ModelSpec:
     """A new model's spec for labelled images: the preset, the labels' charset and length (unless
     given) and, for a CTC model, the input size and time steps chosen from the images (unless
-    --height/--width in `overrides`, or a cache's fixed shape, say otherwise)."""
+    --height/--width in `overrides`, or a cache's fixed shape, say otherwise). `stage_width_strides`
+    in `overrides` (benchmarks/levers.py, to measure a geometry) takes the whole geometry as given."""
     labels = [s.label for s in samples]
     charset = charset or charset_from_labels(labels)
     max_length = max_length or max(len(label) for label in labels)
     fields = {**preset_fields(arch), **(overrides or {})}
-    if fields.get("loss", ModelSpec.loss) == "ctc":
+    if fields.get("loss", ModelSpec.loss) == "ctc" and "stage_width_strides" not in (overrides or {}):
         height, width = fields.get("height"), fields.get("width")
         if cache_shape is not None:
             height, width = cache_shape[0], cache_shape[1]
