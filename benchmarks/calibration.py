@@ -28,7 +28,7 @@ from captcha_cli.calibration import apply_calibration, expected_calibration_erro
 from captcha_cli.datasets import audit_folder
 from captcha_cli.decoding import decode_logits, position_probabilities
 
-TEMPERATURES = np.exp(np.linspace(np.log(0.05), np.log(5.0), 241))
+TEMPERATURES = np.exp(np.linspace(np.log(0.002), np.log(5.0), 401))
 
 
 def read(reader, samples) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

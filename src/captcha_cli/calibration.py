@@ -16,11 +16,13 @@ from collections.abc import Sequence
 import numpy as np
 
 ECE_BINS = 15
-_LOG_FLOOR = -80.0  # ln(p) below this is treated as this: far under any useful confidence
+_TINY = 1e-300  # raw confidences are clipped here before the log (float64 reaches about 1e-308)
 
 
 def _features(raw: np.ndarray) -> np.ndarray:
-    return np.maximum(np.log(np.clip(np.asarray(raw, dtype=np.float64), 1e-300, 1.0)), _LOG_FLOOR)
+    """ln(raw): a 25-step CTC path under the confidence penalty can have a raw confidence of 1e-40
+    and still be the likeliest answer, so nothing above float64's floor is cut off."""
+    return np.log(np.clip(np.asarray(raw, dtype=np.float64), _TINY, 1.0))
 
 
 def apply_calibration(raw: np.ndarray, calibration: Sequence[float]) -> np.ndarray:

