@@ -126,9 +126,10 @@ class ExportReader(ImageReader):
 
     model_file: str
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, threads: int | None = None) -> None:
         self.path = folder / self.model_file
         self.spec = read_spec_file(folder / EXPORT_SPEC)
+        self.threads = threads  # the runtime's own threads; None: its default (every core)
 
 
 class LiteReader(ExportReader):
@@ -137,8 +138,8 @@ class LiteReader(ExportReader):
 
     model_file = TFLITE_FILE
 
-    def __init__(self, folder: Path) -> None:
-        super().__init__(folder)
+    def __init__(self, folder: Path, threads: int | None = None) -> None:
+        super().__init__(folder, threads)
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError:  # pragma: no cover - exercised where LiteRT is not installed
@@ -152,7 +153,7 @@ class LiteReader(ExportReader):
 
         try:
             with native_logs_hidden():  # the XNNPACK delegate announces itself on stderr
-                self.interpreter = Interpreter(model_path=str(self.path))
+                self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads)
                 self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:  # what the interpreter raises for a damaged file
             raise ModelFileError(f"{self.path}: cannot load the TFLite model ({exc})") from exc
@@ -173,8 +174,8 @@ class OnnxReader(ExportReader):
 
     model_file = ONNX_FILE
 
-    def __init__(self, folder: Path) -> None:
-        super().__init__(folder)
+    def __init__(self, folder: Path, threads: int | None = None) -> None:
+        super().__init__(folder, threads)
         try:
             import onnxruntime
         except ImportError as exc:
@@ -182,7 +183,9 @@ class OnnxReader(ExportReader):
                 f"{folder}: reading an ONNX export needs onnxruntime ({exc})", hint=ONNX_INSTALL_HINT
             ) from exc
         try:
-            self.session = onnxruntime.InferenceSession(str(self.path), providers=["CPUExecutionProvider"])
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = threads or 0
+            self.session = onnxruntime.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # ONNX Runtime raises its own kinds for a damaged file
             raise ModelFileError(f"{self.path}: cannot load the ONNX model ({type(exc).__name__}: {exc})") from exc
         self._input = self.session.get_inputs()[0].name
@@ -191,11 +194,12 @@ class OnnxReader(ExportReader):
         return self.session.run(None, {self._input: scale(images)})[0]
 
 
-def open_reader(path: Path) -> ImageReader:
-    """A reader for a `.keras` model, a run folder, or a TFLite or ONNX export folder."""
+def open_reader(path: Path, threads: int | None = None) -> ImageReader:
+    """A reader for a `.keras` model, a run folder, or a TFLite or ONNX export folder; `threads`
+    caps an export runtime's threads (several `serve` workers share the cores)."""
     for export_reader in (LiteReader, OnnxReader):
         if is_export(path, export_reader.model_file):
-            return export_reader(path)
+            return export_reader(path, threads)
     from captcha_cli import runtime
 
     runtime.import_tensorflow()

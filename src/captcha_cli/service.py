@@ -51,6 +51,7 @@ class ServeOptions:
     max_batch: int = 64  # images in one model call
     batch_wait_ms: float = 2.0
     api_key: str | None = None
+    threads: int | None = None  # an export runtime's threads per process (cores / workers)
 
 
 class HTTPProblem(Exception):
@@ -269,7 +270,7 @@ def answer(row_logits: np.ndarray, reader: ImageReader, constraint: Constraint, 
 
 def create_app(options: ServeOptions, reader: ImageReader | None = None) -> MeasuredApp:
     """The ASGI service for `options.model` (or for a reader already open)."""
-    reader = reader or open_reader(Path(options.model))
+    reader = reader or open_reader(Path(options.model), options.threads)
     metrics = Metrics()
     batcher = MicroBatcher(reader, options.max_batch, options.batch_wait_ms / 1000, metrics.batch.observe)
 

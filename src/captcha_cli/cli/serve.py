@@ -66,6 +66,7 @@ def serve(
         max_batch=max_batch,
         batch_wait_ms=batch_wait_ms,
         api_key=api_key,
+        threads=max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None,
     )
     ui.info(f"Serving {path} on http://{host}:{port} (docs at /docs); Ctrl+C or SIGTERM stops.")
     settings = dict(host=host, port=port, timeout_graceful_shutdown=8, log_level="warning")
