@@ -442,6 +442,13 @@ def render_evaluation(result: dict[str, Any], console: Console | None = None) ->
     )
     if "diagram" in result["calibration"]:
         console.print(f"Reliability diagram: {result['calibration']['diagram']}", markup=False)
+    if "suspects" in result:
+        found = result["suspects"]
+        console.print(
+            f"Suspect labels: {found['path']} ({found['count']} misreads, most suspect first; gallery "
+            f"{found['gallery']})",
+            markup=False,
+        )
     if "error_grid" in result:
         grid = result["error_grid"]
         console.print(f"Misread images: {grid['path']} ({grid['shown']} shown)", markup=False)

@@ -31,6 +31,14 @@ def evaluate(
     errors: Annotated[
         Path | None, typer.Option("--errors", help="Write a PNG grid of misread images with truth and prediction.")
     ] = None,
+    suspects: Annotated[
+        Path | None,
+        typer.Option(
+            "--suspects",
+            help="Write a CSV of the misread images ranked by how much likelier the model finds its reading "
+            "than the label (wrong labels first), and a gallery PNG beside it.",
+        ),
+    ] = None,
     calibration: Annotated[
         Path | None,
         typer.Option("--calibration", help="Write a PNG reliability diagram: accuracy against confidence, 15 bins."),
@@ -71,6 +79,10 @@ def evaluate(
     if calibration is not None:
         reliability_diagram(result["calibration"]["bins"], result["calibration"]["ece"], calibration)
         result["calibration"]["diagram"] = str(calibration)
+    if suspects is not None:
+        from captcha_cli.suspects import report_suspects
+
+        result["suspects"] = report_suspects(reader, result["errors"], suspects)
     if errors is not None:
         result["error_grid"] = {"path": str(errors), "shown": error_grid(result["errors"], errors)}
     if json_output:

@@ -1,0 +1,65 @@
+"""Wrong labels: `captcha evaluate --suspects` ranks misreads by how much likelier the reading is
+than the label."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from captcha_cli.spec import spec_for_arch
+from captcha_cli.suspects import ctc_log_probability, rank_suspects
+from tests.helpers import invoke_json
+
+
+def _collapse(path) -> list[int]:
+    return [c for i, c in enumerate(path) if c != 0 and (i == 0 or c != path[i - 1])]
+
+
+@pytest.mark.parametrize("text", [[1], [1, 2], [2, 2], [1, 2, 1]])
+def test_ctc_probability_sums_every_alignment(text) -> None:
+    probs = np.random.default_rng(len(text)).dirichlet(np.ones(3), size=5)
+    total = sum(
+        float(np.prod(probs[np.arange(5), path]))
+        for path in itertools.product(range(3), repeat=5)
+        if _collapse(path) == text
+    )
+    assert np.exp(ctc_log_probability(probs, text)) == pytest.approx(total, rel=1e-9)
+
+
+def _ctc_logits(spec, rows: list[dict[str, float]]) -> np.ndarray:
+    classes = spec.codec.classes
+    rows = rows + [{" ": 0.99}] * (spec.output_steps - len(rows))
+    out = np.zeros((len(rows), len(classes)))
+    for t, row in enumerate(rows):
+        rest = (1.0 - sum(row.values())) / (len(classes) - len(row))
+        out[t] = [np.log(row.get(c, rest)) for c in classes]
+    return out.reshape(1, -1)
+
+
+def test_a_confident_reading_against_its_label_ranks_first() -> None:
+    spec = spec_for_arch("small", charset="0123456789", max_length=2, loss="ctc")
+    confident = _ctc_logits(spec, [{"1": 0.98}, {" ": 0.98}, {"2": 0.98}])  # reads 12, labelled 78
+    unsure = _ctc_logits(spec, [{"3": 0.98}, {" ": 0.98}, {"4": 0.5, "5": 0.45}])  # reads 34, labelled 35
+    misreads = [
+        {"path": "unsure.png", "truth": "35", "predicted": "34", "confidence": 0.5},
+        {"path": "wrong-label.png", "truth": "78", "predicted": "12", "confidence": 0.9},
+    ]
+    ranked = rank_suspects(np.concatenate([unsure, confident]), misreads, spec)
+    assert [r["path"] for r in ranked] == ["wrong-label.png", "unsure.png"]
+    assert ranked[0]["margin"] > 10 > ranked[1]["margin"] > 0
+
+
+def test_evaluate_writes_the_ranked_csv_and_gallery(runner, trained_run, digits_dir, tmp_path) -> None:
+    target = tmp_path / "review" / "suspects.csv"
+    result = invoke_json(runner, "evaluate", digits_dir, "--model", trained_run[0], "--suspects", target, "--quiet")
+    with target.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len(result["errors"]) == result["suspects"]["count"]
+    margins = [float(r["margin"]) for r in rows]
+    assert margins == sorted(margins, reverse=True)
+    assert {r["path"] for r in rows} == {e["path"] for e in result["errors"]}
+    assert Image.open(tmp_path / "review" / "suspects.png").format == "PNG"
