@@ -126,3 +126,16 @@ def test_confidence_penalty_is_the_weighted_negative_entropy(name: str, uniform:
         "bce": tf.reduce_mean(p * tf.math.log(p) + (1 - p) * tf.math.log(1 - p)),
     }[name]
     assert float(penalty(tf.constant(some))) == pytest.approx(0.5 * float(expected), rel=1e-5)
+
+
+def test_ctc_confidence_is_the_texts_probability_over_every_alignment() -> None:
+    spec = _spec("ctc")
+    steps = spec.output_steps
+    # "a" over the first two steps: a a, a _, _ a are three alignments of the same text
+    logits = np.full((steps, 4), -20.0, np.float32)
+    logits[:, 0] = 20.0
+    logits[:2, 0], logits[:2, 1] = 0.0, 0.01  # a or blank at nearly even odds
+    ids, _, confidence = decode_logits(logits.reshape(1, -1), spec)
+    assert spec.codec.decode(ids[0]) == "a"
+    blank = 1 / (1 + np.exp(0.01))
+    assert confidence[0] == pytest.approx(1 - blank**2, abs=1e-6)  # every path but blank-blank; the best alone: 0.25

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from captcha_cli.decoding import ctc_text_log_probability
 from captcha_cli.spec import spec_for_arch
-from captcha_cli.suspects import ctc_log_probability, rank_suspects
+from captcha_cli.suspects import rank_suspects
 from tests.helpers import invoke_json
 
 
@@ -19,7 +20,7 @@ def _collapse(path) -> list[int]:
     return [c for i, c in enumerate(path) if c != 0 and (i == 0 or c != path[i - 1])]
 
 
-@pytest.mark.parametrize("text", [[1], [1, 2], [2, 2], [1, 2, 1]])
+@pytest.mark.parametrize("text", [[], [1], [1, 2], [2, 2], [1, 2, 1]])
 def test_ctc_probability_sums_every_alignment(text) -> None:
     probs = np.random.default_rng(len(text)).dirichlet(np.ones(3), size=5)
     total = sum(
@@ -27,7 +28,8 @@ def test_ctc_probability_sums_every_alignment(text) -> None:
         for path in itertools.product(range(3), repeat=5)
         if _collapse(path) == text
     )
-    assert np.exp(ctc_log_probability(probs, text)) == pytest.approx(total, rel=1e-9)
+    padded = np.array([text + [0] * (4 - len(text))])
+    assert np.exp(ctc_text_log_probability(probs[None], padded)[0]) == pytest.approx(total, rel=1e-9)
 
 
 def _ctc_logits(spec, rows: list[dict[str, float]]) -> np.ndarray:

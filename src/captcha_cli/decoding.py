@@ -99,8 +99,11 @@ def decode_logits(
 
     Position models take the arg-max per position; the raw confidence is the product of the
     chosen probabilities over all positions (padding included). CTC models take the best path
-    (arg-max per time step, repeats collapsed, blanks dropped); the raw confidence is that path's
-    probability. The spec's calibration maps it to the chance that the string is right. With a
+    (arg-max per time step, repeats collapsed, blanks dropped); the raw confidence is the text's
+    probability summed over every alignment (the forward algorithm), not the one path's: under the
+    confidence penalty a path's probability says nothing of whether the text is right (on
+    `seedgen`, wrong readings had the likelier best paths), the text's does. The spec's
+    calibration maps it to the chance that the string is right. With a
     constraint, see the module's docstring; ids of merged case partners are the class that
     stands for both (the answer's text is then folded to lower case by the caller).
     """
@@ -109,9 +112,11 @@ def decode_logits(
     if constraint.active:
         probs = _constrained(probs, spec, constraint)
     if spec.loss == "ctc" and constraint.lengths:
-        ids, char_probs, raw = _ctc_of_length(probs, spec.max_length, *constraint.lengths)
+        ids, char_probs, within = _ctc_of_length(probs, spec.max_length, *constraint.lengths)
+        raw = np.minimum(np.exp(ctc_text_log_probability(probs, ids)) / np.maximum(within, 1e-300), 1.0)
     elif spec.loss == "ctc":
-        ids, char_probs, raw = _ctc_best_path(probs, spec.max_length)
+        ids, char_probs = _ctc_best_path(probs, spec.max_length)
+        raw = np.exp(ctc_text_log_probability(probs, ids))
     elif constraint.lengths:
         ids, char_probs, raw = _positions_of_length(probs, *constraint.lengths)
     else:
@@ -146,28 +151,55 @@ def _collapse(path: np.ndarray, path_probs: np.ndarray, max_length: int) -> tupl
     return ids, char_probs
 
 
-def _ctc_best_path(probs: np.ndarray, max_length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def ctc_text_log_probability(probs: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """ln P(text) under CTC for each image, summed over every alignment (the forward algorithm):
+    `probs` (batch, steps, classes) with the blank at 0, `ids` (batch, max_length) the texts'
+    class ids from the left, padded with 0."""
+    batch, steps, _ = probs.shape
+    lengths = (ids != 0).sum(axis=1)
+    states = 2 * ids.shape[1] + 1
+    extended = np.zeros((batch, states), dtype=np.int64)
+    extended[:, 1::2] = ids
+    valid = np.arange(states)[None, :] < (2 * lengths + 1)[:, None]
+    skip = np.zeros((batch, states), dtype=bool)
+    skip[:, 2:] = (extended[:, 2:] != 0) & (extended[:, 2:] != extended[:, :-2])
+    with np.errstate(divide="ignore"):
+        emit = np.log(np.take_along_axis(probs, np.repeat(extended[:, None, :], steps, axis=1), axis=2))
+    alpha = np.full((batch, states), -np.inf)
+    alpha[:, 0] = emit[:, 0, 0]
+    alpha[:, 1] = np.where(lengths > 0, emit[:, 0, 1], -np.inf)
+    none = np.full((batch, 2), -np.inf)
+    for t in range(1, steps):
+        one_back = np.concatenate([none[:, :1], alpha[:, :-1]], axis=1)
+        two_back = np.where(skip, np.concatenate([none, alpha[:, :-2]], axis=1), -np.inf)
+        alpha = np.where(valid, np.logaddexp(np.logaddexp(alpha, one_back), two_back) + emit[:, t], -np.inf)
+    rows = np.arange(batch)
+    ends_blank = alpha[rows, 2 * lengths]
+    ends_char = np.where(lengths > 0, alpha[rows, np.maximum(2 * lengths - 1, 0)], -np.inf)
+    return np.logaddexp(ends_blank, ends_char)
+
+
+def _ctc_best_path(probs: np.ndarray, max_length: int) -> tuple[np.ndarray, np.ndarray]:
     best = probs.argmax(axis=-1)
     chosen = np.take_along_axis(probs, best[..., None], axis=-1)[..., 0]
     rows = [_collapse(path, path_probs, max_length) for path, path_probs in zip(best, chosen, strict=True)]
-    return np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows]), np.prod(chosen, axis=-1)
+    return np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows])
 
 
 def _ctc_of_length(
     probs: np.ndarray, max_length: int, low: int, high: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The most probable path whose text has `low`..`high` characters, for each image, and its
-    probability given that the text has such a length."""
+    """The text of the most probable path with `low`..`high` characters, for each image, and the
+    probability that the text has such a length (to condition the confidence on)."""
     high = min(high, max_length)
-    ids, char_probs, raw = [], [], []
+    ids, char_probs, within = [], [], []
     for row in probs:
-        path, log_best = _best_path_of_length(row, low, high)
+        path, _ = _best_path_of_length(row, low, high)
         text_ids, text_probs = _collapse(path, row[np.arange(len(path)), path], max_length)
         ids.append(text_ids)
         char_probs.append(text_probs)
-        within = _probability_of_lengths(row, low, high)
-        raw.append(float(np.exp(log_best)) / within if within > 0 else 0.0)
-    return np.stack(ids), np.stack(char_probs), np.minimum(np.array(raw), 1.0)
+        within.append(_probability_of_lengths(row, low, high))
+    return np.stack(ids), np.stack(char_probs), np.array(within)
 
 
 def _best_path_of_length(probs: np.ndarray, low: int, high: int) -> tuple[np.ndarray, float]:

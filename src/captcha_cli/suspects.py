@@ -16,32 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from captcha_cli.atomic import atomic_write
-from captcha_cli.decoding import position_probabilities
+from captcha_cli.decoding import ctc_text_log_probability, position_probabilities
 from captcha_cli.errors import CharsetError
 from captcha_cli.spec import ModelSpec
 
 _FLOOR = -1000.0  # ln P of a text the model cannot produce at all (kept finite for JSON)
-
-
-def ctc_log_probability(probs: np.ndarray, ids: Sequence[int]) -> float:
-    """ln P(text) under CTC for one image's per-step distributions (steps, classes), blank 0."""
-    extended = [0]
-    for i in ids:
-        extended += [int(i), 0]
-    steps, states = len(probs), len(extended)
-    with np.errstate(divide="ignore"):
-        logp = np.log(probs)
-    alpha = np.full(states, -np.inf)
-    alpha[0] = logp[0, 0]
-    if states > 1:
-        alpha[1] = logp[0, extended[1]]
-    skip = np.array([s >= 2 and extended[s] != 0 and extended[s] != extended[s - 2] for s in range(states)])
-    for t in range(1, steps):
-        stay = alpha
-        step = np.concatenate([[-np.inf], alpha[:-1]])
-        jump = np.where(skip, np.concatenate([[-np.inf, -np.inf], alpha[:-2]]), -np.inf)
-        alpha = np.logaddexp(np.logaddexp(stay, step), jump) + logp[t, extended]
-    return float(np.logaddexp(alpha[-1], alpha[-2]) if states > 1 else alpha[-1])
 
 
 def text_log_probability(probs: np.ndarray, text: str, spec: ModelSpec) -> float:
@@ -51,7 +30,7 @@ def text_log_probability(probs: np.ndarray, text: str, spec: ModelSpec) -> float
     except CharsetError:  # characters or a length the model cannot produce
         return _FLOOR
     if spec.loss == "ctc":
-        value = ctc_log_probability(probs, [i for i in ids if i != 0])
+        value = float(ctc_text_log_probability(probs[None], np.array([[i for i in ids if i != 0] or [0]]))[0])
     else:
         with np.errstate(divide="ignore"):
             value = float(np.sum(np.log(probs[np.arange(len(ids)), ids])))
