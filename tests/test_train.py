@@ -73,6 +73,7 @@ def test_config_records_command_and_spec(trained_run) -> None:
     config = json.loads((run / "config.json").read_text())
     # the command as typed, even under CliRunner (sys.argv there is pytest's)
     assert config["command"][:3] == ["captcha", "train", config["data"]["data"]]
+    assert Path(config["data"]["data"]).is_absolute()  # --resume and calibrate may run elsewhere
     assert config["command"][3:7] == TINY_TRAIN[:4] and config["command"][-1] == "--json"
     assert config["spec"]["charset"] == "0123456789" and config["spec"]["max_length"] == 4
     assert config["spec"]["height"] == 32 and config["config"]["batch_size"] == 8

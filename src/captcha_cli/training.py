@@ -254,8 +254,9 @@ class Trainer:
         self.train_ids = _encode(self.train_data.labels, self.codec)
         self.val_ids = _encode(self.val_data.labels, self.codec)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        stored_data = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(data).items()}
-        stored_data["data"] = str(source)
+        # folders as absolute paths: resume and calibrate may run from another working folder
+        stored_data = {k: (str(v.resolve()) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(data).items()}
+        stored_data["data"] = str(source.resolve())
         self.saved_config = saved or {
             "version": __version__,
             "command": request.command,
