@@ -84,7 +84,7 @@ def test_train_with_mix_records_it_and_shows_the_batch_makeup(runner, tmp_path, 
 
 
 def test_without_data_it_generates_once_and_mixes_fresh_captchas(runner, tmp_path) -> None:
-    """The README's first command's path: no DATA, so a generated set, with fresh captchas of its
+    """The first command's path (README): no DATA, so a generated set, with fresh captchas of its
     style in half of every batch unless --synthetic-mix says otherwise."""
     tiny = ["--arch", "tiny", "--height", "32", "--width", "64", "--batch-size", "8", "--precision", "float32"]
     args = ("--synthetic-count", "24", "--max-steps", "2", "--val-every", "2", "--project", tmp_path)
