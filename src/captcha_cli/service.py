@@ -63,7 +63,9 @@ class HTTPProblem(Exception):
 
 
 class MicroBatcher:
-    """Gathers concurrent images into model calls run in one thread; each caller gets its logits."""
+    """Gathers concurrent images into model calls run in one thread; each caller gets its reading
+    (text and confidence). The batch is decoded in the same thread, one vectorized decode per
+    constraint asked for, so the event loop only parses requests and writes answers."""
 
     def __init__(self, reader: ImageReader, max_batch: int, wait_s: float, observe_batch) -> None:
         self.reader, self.max_batch, self.wait_s = reader, max_batch, wait_s
@@ -82,15 +84,26 @@ class MicroBatcher:
             self.task.cancel()
         self.executor.shutdown(wait=True)
 
-    async def logits(self, images: np.ndarray) -> np.ndarray:
-        """Logits for a stack of model inputs, computed in shared batches."""
+    async def read(self, images: np.ndarray, constraint: Constraint) -> list[tuple[str, float]]:
+        """The text and confidence of each model input, read in shared batches."""
         loop = asyncio.get_running_loop()
         futures = []
         for image in images:
             future = loop.create_future()
-            self.queue.put_nowait((image, future))
+            self.queue.put_nowait((image, constraint, future))
             futures.append(future)
-        return np.stack(await asyncio.gather(*futures))
+        return list(await asyncio.gather(*futures))
+
+    def _read_batch(self, images: np.ndarray, constraints: list[Constraint]) -> list[tuple[str, float]]:
+        logits = self.reader.logits(images)
+        spec, readings = self.reader.spec, [("", 0.0)] * len(images)
+        for constraint in set(constraints):
+            rows = [i for i, c in enumerate(constraints) if c == constraint]
+            ids, _, confidence = decode_logits(logits[rows], spec, constraint)
+            for row, text_ids, value in zip(rows, ids, confidence, strict=True):
+                text = spec.codec.decode(text_ids)
+                readings[row] = (text.lower() if constraint.ignore_case else text, float(value))
+        return readings
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -108,19 +121,19 @@ class MicroBatcher:
                     batch.append(await asyncio.wait_for(self.queue.get(), left))
                 except TimeoutError:
                     break
-            images = np.stack([image for image, _ in batch])
+            images = np.stack([image for image, _, _ in batch])
             self.last_batch = len(batch)
             self.observe_batch(len(batch))
             try:
-                logits = await loop.run_in_executor(self.executor, self.reader.logits, images)
+                readings = await loop.run_in_executor(self.executor, self._read_batch, images, [c for _, c, _ in batch])
             except Exception as exc:  # the model failed: every waiting request hears why
-                for _, future in batch:
+                for _, _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            for (_, future), row in zip(batch, logits, strict=True):
+            for (_, _, future), reading in zip(batch, readings, strict=True):
                 if not future.done():
-                    future.set_result(row)
+                    future.set_result(reading)
 
 
 class Metrics:
@@ -250,16 +263,10 @@ def _json_images(body: bytes, many: bool) -> list[tuple[str, bytes]]:
     return images
 
 
-def answer(row_logits: np.ndarray, reader: ImageReader, constraint: Constraint, min_confidence: float, mode: str):
-    """The JSON answer for one image's logits."""
-    ids, _, confidence = decode_logits(row_logits[None], reader.spec, constraint)
-    text = reader.spec.codec.decode(ids[0])
-    text = text.lower() if constraint.ignore_case else text
-    result: dict[str, Any] = {
-        "text": text,
-        "confidence": float(confidence[0]),
-        "rejected": bool(confidence[0] < min_confidence),
-    }
+def answer(reading: tuple[str, float], min_confidence: float, mode: str) -> dict[str, Any]:
+    """The JSON answer for one image's reading."""
+    text, confidence = reading
+    result: dict[str, Any] = {"text": text, "confidence": confidence, "rejected": confidence < min_confidence}
     if mode == "arithmetic":
         try:
             result["answer"] = solve(text)
@@ -353,9 +360,9 @@ def create_app(options: ServeOptions, reader: ImageReader | None = None) -> Meas
         (model_input,) = model_inputs(images[:1])
         if isinstance(model_input, HTTPProblem):
             raise model_input
-        logits = await batcher.logits(model_input[None])
+        (reading,) = await batcher.read(model_input[None], constraint)
         metrics.images.inc()
-        return answer(logits[0], reader, constraint, min_confidence, answer_mode)
+        return answer(reading, min_confidence, answer_mode)
 
     @app.post("/predict/batch", dependencies=guarded)
     async def predict_batch(
@@ -374,12 +381,10 @@ def create_app(options: ServeOptions, reader: ImageReader | None = None) -> Meas
             raise HTTPProblem(413, f"{len(images)} images is over the limit of {options.max_images} per request")
         inputs = model_inputs(images)
         good = [x for x in inputs if not isinstance(x, HTTPProblem)]
-        logits = iter(await batcher.logits(np.stack(good)) if good else [])
+        readings = iter(await batcher.read(np.stack(good), constraint) if good else [])
         metrics.images.inc(len(good))
         results = [
-            {"error": x.error}
-            if isinstance(x, HTTPProblem)
-            else answer(next(logits), reader, constraint, min_confidence, answer_mode)
+            {"error": x.error} if isinstance(x, HTTPProblem) else answer(next(readings), min_confidence, answer_mode)
             for x in inputs
         ]
         return {"results": results}
