@@ -41,6 +41,7 @@ def test_budget_progress_takes_the_larger_of_steps_and_time() -> None:
     assert budget_progress(10, 100, elapsed_s=90, time_budget_s=60) == 1.0
 
 
+@pytest.mark.slow
 def test_train_anneals_and_resume_keeps_the_curve(runner, tmp_path, digits_dir) -> None:
     tiny = [a for a in TINY_TRAIN if a != "--quiet"]
     args = ("--val-every", "2", "--save-every", "2", "--anneal", "0.5", "--project", tmp_path)

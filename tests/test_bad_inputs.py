@@ -418,6 +418,7 @@ def test_a_model_with_a_lambda_layer_is_refused_not_run(runner, tmp_path, traine
     )
 
 
+@pytest.mark.slow
 def test_saved_models_load_with_plain_keras_after_importing_captcha_cli(trained_run) -> None:
     """What docs/training.md promises for loading a run's .keras file outside the CLI."""
     code = (

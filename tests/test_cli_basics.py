@@ -53,6 +53,7 @@ def test_help_and_usage_errors_do_not_import_tensorflow(argv: list[str]) -> None
     assert loaded == []
 
 
+@pytest.mark.slow
 def test_tensorflow_noise_hidden_by_default() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "captcha_cli", "summary", "--arch", "small", "--json"],

@@ -12,6 +12,7 @@ from tests.helpers import invoke, invoke_json, run_in_fresh_process
 READERS = {"tflite": LiteReader, "onnx": OnnxReader}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["savedmodel", "tflite", "onnx"])
 def test_export_parity(runner, trained_run, digits_dir, tmp_path, fmt) -> None:
     run, _ = trained_run
@@ -35,6 +36,7 @@ def test_export_parity(runner, trained_run, digits_dir, tmp_path, fmt) -> None:
     np.testing.assert_allclose(logits, keras_reader.logits(images), atol=1e-3, rtol=1e-3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["tflite", "onnx"])
 def test_export_of_a_ctc_model_with_the_sequence_shortcut(runner, tiny_spec, digits_dir, tmp_path, fmt) -> None:
     from dataclasses import replace
@@ -51,6 +53,7 @@ def test_export_of_a_ctc_model_with_the_sequence_shortcut(runner, tiny_spec, dig
     np.testing.assert_allclose(exported.logits(images), keras_reader.logits(images), atol=1e-3, rtol=1e-3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["tflite", "onnx"])
 def test_predict_with_an_export_needs_no_tensorflow(runner, trained_run, digits_dir, tmp_path, fmt) -> None:
     import json
@@ -91,6 +94,7 @@ def test_onnx_without_its_packages_is_a_clear_error(runner, trained_run, digits_
     assert not (tmp_path / "again").exists() and not (tmp_path / ".again.tmp").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["tflite", "onnx"])
 def test_a_damaged_export_is_a_clear_error(runner, trained_run, digits_dir, tmp_path, fmt) -> None:
     invoke_json(runner, "export", trained_run[0], "--format", fmt, "--out", tmp_path / fmt)

@@ -58,6 +58,7 @@ def test_inference_uses_the_moving_statistics() -> None:
     assert fused.moving_mean.numpy()[0] == 0.5  # inference does not move them
 
 
+@pytest.mark.slow
 def test_a_saved_model_loads_in_a_fresh_process(tmp_path, tiny_spec) -> None:
     model = build_model(tiny_spec)
     assert any(isinstance(layer, FusedBatchNormalization) for layer in model.layers)

@@ -98,6 +98,7 @@ def generated(tmp_path_factory):
     return folders
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "size", "steps"), [("wp", (24, 72), 18), ("wide", (60, 360), 45), ("long", (60, 200), 50)]
 )

@@ -6,6 +6,7 @@ import json
 
 import keras
 import numpy as np
+import pytest
 
 from captcha_cli.modelio import load_model
 from captcha_cli.synthetic import generate_folder
@@ -31,6 +32,7 @@ def one_step(runner, digits_dir, project, *extra: str):
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_init_starts_from_the_models_weights_and_spec(runner, trained_run, digits_dir, tmp_path) -> None:
     run, _ = trained_run
     result = one_step(runner, digits_dir, tmp_path, "--init", run, "--name", "tuned")

@@ -83,6 +83,7 @@ def test_train_with_mix_records_it_and_shows_the_batch_makeup(runner, tmp_path, 
     assert config["config"]["synthetic_mix"] == 0.5 and config["data"]["synthetic_style"] == "simple"
 
 
+@pytest.mark.slow
 def test_without_data_it_generates_once_and_mixes_fresh_captchas(runner, tmp_path) -> None:
     """The first command's path (README): no DATA, so a generated set, with fresh captchas of its
     style in half of every batch unless --synthetic-mix says otherwise."""

@@ -90,6 +90,7 @@ def test_saved_models_load_and_predict(trained_run, digits_dir, name) -> None:
         assert 0.0 <= p.confidence <= 1.0 and len(p.position_probs) == 4
 
 
+@pytest.mark.slow
 def test_plateau_lowers_lr_with_panel(runner, tmp_path, digits_dir) -> None:
     result = invoke(
         runner,
@@ -118,6 +119,7 @@ def test_plateau_lowers_lr_with_panel(runner, tmp_path, digits_dir) -> None:
     assert rows[-1]["lr"] < 0.05
 
 
+@pytest.mark.slow
 def test_resume_continues_steps_and_lr(runner, tmp_path, digits_dir) -> None:
     base = [
         *TINY_TRAIN,
@@ -158,6 +160,7 @@ def test_resume_refuses_changed_arch_or_charset(runner, trained_run) -> None:
     assert "with --charset '0123456789abcdef': its model was built with --charset '0123456789'" in result.stderr
 
 
+@pytest.mark.slow
 def test_run_names_auto_number(runner, tmp_path, digits_dir) -> None:
     for expected in ("exp", "exp2"):
         result = invoke(
@@ -186,6 +189,7 @@ def _trained_weights(runner, tmp_path, digits_dir, seed: str) -> list[np.ndarray
     return model.get_weights()
 
 
+@pytest.mark.slow
 def test_seed_fixes_the_initial_weights(runner, tmp_path, digits_dir) -> None:
     first, again, other = (_trained_weights(runner, tmp_path, digits_dir, seed) for seed in ("3", "3", "4"))
     assert all(np.allclose(a, b, atol=1e-5) for a, b in zip(first, again, strict=True))
@@ -193,6 +197,7 @@ def test_seed_fixes_the_initial_weights(runner, tmp_path, digits_dir) -> None:
     assert all(np.abs(a - b).max() > 1e-2 for a, b in kernels)
 
 
+@pytest.mark.slow
 def test_time_budget_stops_cleanly(runner, tmp_path, digits_dir) -> None:
     result = invoke(runner, "train", digits_dir, *TINY_TRAIN, "--time", "1s", "--project", tmp_path, "--json")
     assert result.exit_code == 0, result.output
@@ -201,6 +206,7 @@ def test_time_budget_stops_cleanly(runner, tmp_path, digits_dir) -> None:
     assert (tmp_path / "exp" / "last.keras").is_file() and (tmp_path / "exp" / "best.keras").is_file()
 
 
+@pytest.mark.slow
 def test_resume_keeps_the_runs_time_budget(runner, tmp_path, digits_dir) -> None:
     run = tmp_path / "t"
     first = invoke_json(runner, "train", digits_dir, *TINY_TRAIN, "--time", "1s", "--project", tmp_path, "--name", "t")
@@ -219,6 +225,7 @@ def test_resume_keeps_the_runs_time_budget(runner, tmp_path, digits_dir) -> None
     assert json.loads((run / "config.json").read_text())["config"]["time_budget_s"] == 3600.0
 
 
+@pytest.mark.slow
 def test_weight_decay_is_shown_recorded_and_kept_on_resume(runner, tmp_path, digits_dir) -> None:
     run = tmp_path / "wd"
     tiny = [a for a in TINY_TRAIN if a != "--quiet"]
@@ -240,6 +247,7 @@ def _float_weights(model) -> list[np.ndarray]:
     return [w.numpy() for w in model.weights if "float" in str(w.dtype)]
 
 
+@pytest.mark.slow
 def test_ema_saves_the_average_and_resumes_it(runner, tmp_path, digits_dir) -> None:
     run = tmp_path / "ema"
     tiny = [a for a in TINY_TRAIN if a != "--quiet"]
@@ -269,6 +277,7 @@ def test_ema_saves_the_average_and_resumes_it(runner, tmp_path, digits_dir) -> N
     assert refused.exit_code == 2 and "--ema" in refused.output
 
 
+@pytest.mark.slow
 def test_bad_data_stops_before_training(runner, tmp_path, digits_dir) -> None:
     data = tmp_path / "data"
     data.mkdir()
@@ -326,6 +335,7 @@ def _wait_for_checkpoint(tmp_path, count: int, proc: subprocess.Popen, timeout: 
     raise AssertionError("no checkpoint appeared")
 
 
+@pytest.mark.slow
 def test_sigint_saves_and_exits_with_resume_hint(tmp_path, digits_dir) -> None:
     proc = _start_training(tmp_path, digits_dir)
     _wait_for_checkpoint(tmp_path, 1, proc)
@@ -336,6 +346,7 @@ def test_sigint_saves_and_exits_with_resume_hint(tmp_path, digits_dir) -> None:
     assert (tmp_path / "s" / "last.keras").is_file()
 
 
+@pytest.mark.slow
 def test_sigkill_leaves_complete_files_and_resumes(runner, tmp_path, digits_dir) -> None:
     proc = _start_training(tmp_path, digits_dir)
     _wait_for_checkpoint(tmp_path, 2, proc)
@@ -398,6 +409,7 @@ SMALL_ONE_STEP = [{"tiny": "small", "64": "128"}.get(a, a) for a in TINY_TRAIN i
 SMALL_ONE_STEP += ["--max-steps", "1", "--val-every", "1"]
 
 
+@pytest.mark.slow
 def test_small_preset_reads_raw_images_unless_told(runner, tmp_path, digits_dir, trained_run) -> None:
     """The `small` preset trains on unnormalized images (measured better); --backend still wins."""
     small = [*SMALL_ONE_STEP, "--quiet"]
@@ -411,6 +423,7 @@ def test_small_preset_reads_raw_images_unless_told(runner, tmp_path, digits_dir,
     assert tiny["spec"]["preprocessing"] == "opencv"  # the report's models keep the report's normalization
 
 
+@pytest.mark.slow
 def test_small_preset_on_a_cache_of_the_reports_preprocessing(runner, tmp_path, digits_dir) -> None:
     """A cache keeps its preprocessing, with a note that `small` trains better raw; --backend none
     asked for with that cache is refused."""
@@ -430,6 +443,7 @@ def test_small_preset_on_a_cache_of_the_reports_preprocessing(runner, tmp_path, 
     assert not (tmp_path / "refused").exists()
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path, digits_dir) -> None:
     argv = [
         "train",
@@ -474,6 +488,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_multi_worker_with_two_local_processes(tmp_path, digits_dir) -> None:
     ports = [_free_port(), _free_port()]
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
@@ -519,6 +534,7 @@ def test_strategy_errors(runner, tmp_path, digits_dir, monkeypatch) -> None:
         check_batch(7, SimpleNamespace(num_replicas_in_sync=2))
 
 
+@pytest.mark.slow
 def test_confidence_penalty_steers_training_but_not_the_logged_loss(runner, tmp_path, digits_dir) -> None:
     two_steps = [a for a in TINY_TRAIN if a != "--quiet"] + ["--max-steps", "2", "--val-every", "1"]
     losses = {}
