@@ -259,6 +259,22 @@ def test_api_key_and_sigterm_finishing_the_requests_in_flight(onnx_model, images
     assert time.monotonic() - started < 10
 
 
+def test_the_example_client_submits_or_asks_for_another(server, images, cli_texts) -> None:
+    client = [sys.executable, str(Path(__file__).resolve().parents[1] / "examples" / "serve_client.py")]
+    sure = subprocess.run(
+        [*client, str(images[0]), "--url", server.url, "--min-confidence", "0"], capture_output=True, text=True
+    )
+    assert sure.returncode == 0 and sure.stdout.strip() == cli_texts[0]
+    unsure = subprocess.run(
+        [*client, str(images[0]), "--url", server.url, "--min-confidence", "1"], capture_output=True, text=True
+    )
+    assert unsure.returncode == 1 and "ask for a new captcha" in unsure.stderr
+    refused = subprocess.run(
+        [*client, str(images[0]), "--url", server.url, "--length", "0"], capture_output=True, text=True
+    )
+    assert refused.returncode == 2 and "refused (422): --length takes N or N-M" in refused.stderr
+
+
 def test_a_wider_address_needs_a_key(runner, onnx_model) -> None:
     result = invoke(runner, "serve", "--model", onnx_model, "--host", "0.0.0.0")
     assert result.exit_code == 1
