@@ -6,14 +6,19 @@ client costs the server little CPU; each client sends one image per request as t
 Every setting is bounded in requests and in seconds.
 
 Usage: python benchmarks/serve_speed.py RUN IMAGE [--onnx EXPORT] [--clients 1,8,32]
-       [--requests 2000] [--seconds 20] [--workers 1]
+       [--requests 2000] [--seconds 20] [--workers 1] [--ddddocr PYTHON]
 
 Without --onnx the run's model is exported to a temporary folder with `captcha export`.
+`--ddddocr PYTHON` (the interpreter of an environment with `pip install "ddddocr[api]"`) adds
+ddddocr's own HTTP service (`python -m ddddocr api`, `POST /ocr` with JSON `{"image": base64}`,
+its only body) on the same image, clients and workers.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import functools
 import json
 import re
 import shutil
@@ -57,26 +62,33 @@ def parse_ab(output: str) -> dict[str, float]:
     }
 
 
-def start_server(model: Path, workers: int) -> tuple[subprocess.Popen, str]:
-    port = free_port()
+def captcha_serve(model: Path, port: int, workers: int) -> list[str]:
     command = [sys.executable, "-m", "captcha_cli", "serve", "--model", str(model), "--port", str(port)]
-    process = subprocess.Popen([*command, "--workers", str(workers)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return [*command, "--workers", str(workers)]
+
+
+def ddddocr_api(python: str, port: int, workers: int) -> list[str]:
+    return [python, "-m", "ddddocr", "api", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+
+
+def start_server(command: list[str], port: int) -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):
         if process.poll() is not None:
-            raise SystemExit(f"captcha serve exited: {process.stderr.read().decode()}")
+            raise SystemExit(f"{command[2]} exited: {process.stderr.read().decode()[-2000:]}")
         try:
             with urllib.request.urlopen(url + "/health", timeout=2) as response:
                 if response.status == 200:
                     return process, url
         except OSError:
             time.sleep(0.2)
-    raise SystemExit("captcha serve did not answer /health in 120 s")
+    raise SystemExit(f"{command[2]} did not answer /health in 120 s")
 
 
-def load(url: str, image: Path, clients: int, requests: int, seconds: int) -> dict[str, float]:
+def load(url: str, body: Path, kind: str, clients: int, requests: int, seconds: int) -> dict[str, float]:
     command = ["ab", "-q", "-k", "-s", "30", "-t", str(seconds), "-n", str(requests), "-c", str(clients)]
-    command += ["-p", str(image), "-T", "image/png", f"{url}/predict"]
+    command += ["-p", str(body), "-T", kind, url]
     out = subprocess.run(command, capture_output=True, text=True, check=True)
     return parse_ab(out.stdout)
 
@@ -90,6 +102,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--ddddocr", help="python of an environment with ddddocr[api]")
     args = parser.parse_args()
     if shutil.which("ab") is None:
         raise SystemExit("needs ApacheBench: apt-get install apache2-utils")
@@ -102,13 +115,23 @@ def main() -> None:
             check=True,
             capture_output=True,
         )
+    as_json = scratch / "image.json"
+    as_json.write_text(json.dumps({"image": base64.b64encode(args.image.read_bytes()).decode()}))
+    targets = [  # name, server command for a port, path, body, content type
+        ("keras", lambda port: captcha_serve(args.run, port, args.workers), "/predict", args.image, "image/png"),
+        ("onnx", lambda port: captcha_serve(onnx, port, args.workers), "/predict", args.image, "image/png"),
+    ]
+    if args.ddddocr:
+        server = functools.partial(ddddocr_api, args.ddddocr, workers=args.workers)
+        targets.append(("ddddocr", server, "/ocr", as_json, "application/json"))
     rows = []
-    for name, model in (("keras", args.run), ("onnx", onnx)):
-        process, url = start_server(model, args.workers)
+    for name, server_command, path, body, kind in targets:
+        port = free_port()
+        process, url = start_server(server_command(port), port)
         try:
-            load(url, args.image, 4, 100, 10)  # warm-up: first calls trace or allocate
+            load(url + path, body, kind, 4, 100, 10)  # warm-up: first calls trace or allocate
             for clients in (int(c) for c in args.clients.split(",")):
-                result = load(url, args.image, clients, args.requests, args.seconds)
+                result = load(url + path, body, kind, clients, args.requests, args.seconds)
                 rows.append({"model": name, "clients": clients, "workers": args.workers, **result})
                 print(json.dumps(rows[-1]), flush=True)
         finally:
@@ -118,7 +141,7 @@ def main() -> None:
     print(
         f"\n{cpu_name()}, {date.today()}, commit {commit()}, `python benchmarks/serve_speed.py "
         f"{args.run} {args.image} --clients {args.clients} --requests {args.requests} --seconds {args.seconds} "
-        f"--workers {args.workers}`\n"
+        f"--workers {args.workers}" + (f" --ddddocr {args.ddddocr}" if args.ddddocr else "") + "`\n"
     )
     print("| model | clients | requests/s | p50 ms | p99 ms | requests | failed or non-2xx |")
     print("|---|---:|---:|---:|---:|---:|---:|")
