@@ -4,8 +4,11 @@ and uvicorn (graceful SIGTERM, worker processes).
 Concurrent requests share model calls: each request's image waits in a queue, and one task takes
 everything queued (up to `max_batch`) into one call, so throughput grows with load. While the
 previous call carried more than one image (there is load), a call also waits up to
-`batch_wait_ms` for more; a lone client never waits. The model runs in one thread beside the event loop. With an ONNX or
-TFLite export nothing here imports TensorFlow.
+`batch_wait_ms` for more; a lone client never waits. The model runs, and its batch is decoded,
+in one thread beside the event loop. Neither FastAPI nor uvicorn batches requests, so this is
+written here; measured with `benchmarks/serve_speed.py` (benchmarks/RESULTS.md, "Serving": 516
+requests/s at p99 38 ms with an ONNX export on 2 cores). With an ONNX or TFLite export nothing
+here imports TensorFlow.
 """
 
 from __future__ import annotations
