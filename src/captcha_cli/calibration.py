@@ -97,10 +97,15 @@ def reliability(confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BIN
     return rows
 
 
-def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS) -> float:
-    """ECE: the answers' share-weighted gap between mean confidence and accuracy over the bins."""
+def calibration_summary(confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS) -> dict:
+    """The reliability bins and the ECE over them: the answers' share-weighted gap between mean
+    confidence and accuracy."""
+    rows = reliability(confidence, correct, bins)
     total = len(confidence)
-    if not total:
-        return 0.0
-    rows = [row for row in reliability(confidence, correct, bins) if row["answers"]]
-    return float(sum(row["answers"] / total * abs(row["accuracy"] - row["confidence"]) for row in rows))
+    ece = sum(r["answers"] / total * abs(r["accuracy"] - r["confidence"]) for r in rows if r["answers"])
+    return {"ece": float(ece), "bins": rows}
+
+
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS) -> float:
+    """ECE over equal-width bins (0 for no answers)."""
+    return calibration_summary(confidence, correct, bins)["ece"]

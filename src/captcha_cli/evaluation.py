@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from captcha_cli.atomic import atomic_write
-from captcha_cli.calibration import expected_calibration_error, reliability
+from captcha_cli.calibration import calibration_summary
 from captcha_cli.datasets import Sample
 from captcha_cli.inference import Prediction
 from captcha_cli.preprocessing import decode_image, resize
@@ -67,10 +67,7 @@ def score(samples: Sequence[Sample], predictions: Sequence[Prediction], ignore_c
         "by_length": by_length,
         "confusions": [{"truth": a, "predicted": b, "count": c} for (a, b), c in confusions.most_common(10)],
         "by_confidence": curve,
-        "calibration": {
-            "ece": expected_calibration_error(confidence, np.array(correct)),
-            "bins": reliability(confidence, np.array(correct)),
-        },
+        "calibration": calibration_summary(confidence, np.array(correct)),
         "errors": [
             {"path": p.path, "truth": t, "predicted": p.text, "confidence": p.confidence}
             for (t, p), ok in zip(pairs, correct, strict=True)
