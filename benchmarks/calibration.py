@@ -16,7 +16,6 @@ Usage: python benchmarks/calibration.py RUN TEST [--json]
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -26,23 +25,9 @@ import numpy as np
 from captcha_cli import runtime
 from captcha_cli.calibration import apply_calibration, expected_calibration_error, fit_calibration
 from captcha_cli.datasets import audit_folder
-from captcha_cli.decoding import decode_logits, position_probabilities
+from captcha_cli.decoding import position_probabilities
 
 TEMPERATURES = np.exp(np.linspace(np.log(0.002), np.log(5.0), 401))
-
-
-def read(reader, samples) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Logits, raw confidences and correctness of the model's answers for labelled samples."""
-    raw_spec = dataclasses.replace(reader.spec, calibration=())
-    logits = np.concatenate(
-        [
-            reader.logits(np.stack([reader.load(s.path) for s in samples[i : i + 256]]))
-            for i in range(0, len(samples), 256)
-        ]
-    )
-    ids, _, raw = decode_logits(logits, raw_spec)
-    correct = np.array([raw_spec.codec.decode(row) == s.label for row, s in zip(ids, samples, strict=True)])
-    return logits, raw, correct
 
 
 def tempered(logits: np.ndarray, spec, temperature: float) -> np.ndarray:
@@ -77,17 +62,17 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     runtime.import_tensorflow()
-    from captcha_cli.calibrate_job import validation_samples
+    from captcha_cli.calibrate_job import raw_answers, validation_samples
     from captcha_cli.inference import Reader
 
     reader = Reader(args.run / "best.keras")
     spec = reader.spec
     validation = validation_samples(args.run, spec)
-    val_logits, val_raw, val_correct = read(reader, validation)
+    val_logits, val_raw, val_correct = raw_answers(reader, validation)
     platt = fit_calibration(val_raw, val_correct)
     temperature = fit_temperature(val_logits, val_correct, spec)
     test = audit_folder(args.test, spec.charset, spec.max_length, None, False).samples
-    logits, raw, correct = read(reader, test)
+    logits, raw, correct = raw_answers(reader, test)
     result = {
         "run": str(args.run),
         "test": str(args.test),

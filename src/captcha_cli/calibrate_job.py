@@ -48,18 +48,19 @@ def validation_samples(run_dir: Path, spec: ModelSpec) -> list[Sample]:
 
 def raw_answers(
     reader: Reader, samples: Sequence[Sample], progress: Callable[[int], None] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each sample's raw (uncalibrated) confidence and whether the model reads it right."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each sample's logits, raw (uncalibrated) confidence and whether the model reads it right."""
     raw_spec = dataclasses.replace(reader.spec, calibration=())
-    confidences, right = [], []
+    logits, confidences, right = [], [], []
     for start in range(0, len(samples), 128):
         chunk = samples[start : start + 128]
-        ids, _, raw = decode_logits(reader.logits(np.stack([reader.load(s.path) for s in chunk])), raw_spec)
+        logits.append(reader.logits(np.stack([reader.load(s.path) for s in chunk])))
+        ids, _, raw = decode_logits(logits[-1], raw_spec)
         confidences.append(raw)
         right.extend(raw_spec.codec.decode(row) == s.label for row, s in zip(ids, chunk, strict=True))
         if progress:
             progress(len(chunk))
-    return np.concatenate(confidences), np.array(right)
+    return np.concatenate(logits), np.concatenate(confidences), np.array(right)
 
 
 def calibrate(model: Path, data: Path | None, progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
@@ -79,7 +80,7 @@ def calibrate(model: Path, data: Path | None, progress: Callable[[int], None] | 
             samples = validation_samples(run_dir, reader.spec)
         if not samples:
             raise CaptchaError(f"{data or path.parent}: no labelled images to calibrate on")
-        raw, right = raw_answers(reader, samples, progress)
+        _, raw, right = raw_answers(reader, samples, progress)
         mapping = fit_calibration(raw, right)
         save_spec(dataclasses.replace(reader.spec, calibration=mapping), path)
         results.append(
