@@ -150,6 +150,52 @@ def test_resume_continues_steps_and_lr(runner, tmp_path, digits_dir) -> None:
     assert any(state["lr"] == pytest.approx(0.2 / 2**k) for k in range(4)), state["lr"]
 
 
+class CrashAtStep:
+    """A callback that fails the run at one step, as a killed process would (no final checkpoint)."""
+
+    def __init__(self, step: int) -> None:
+        import keras
+
+        class Crash(keras.callbacks.Callback):
+            def on_train_batch_end(inner, batch, logs=None) -> None:  # noqa: N805
+                inner.seen = getattr(inner, "seen", 0) + 1
+                if inner.seen == step:
+                    raise RuntimeError(f"crashed at step {step}")
+
+        self.callback = Crash()
+
+
+def test_resume_after_a_crash_reaches_the_same_weights(runner, tmp_path, digits_dir, monkeypatch) -> None:
+    """Steps 1-5, a crash, a resume from the step-3 checkpoint (inside the round of steps 3-4) to
+    step 8: the same weights, learning rate and validation rows as a run that never stopped."""
+    import captcha_cli.training as training
+
+    base = [*TINY_TRAIN, "--val-every", "2", "--save-every", "3", "--patience", "1", "--lr", "0.05"]
+    base += ["--ema", "0.9", "--max-steps", "8", "--project", tmp_path]
+    assert invoke(runner, "train", digits_dir, *base, "--name", "whole").exit_code == 0
+    plain = training.run_callbacks
+    with monkeypatch.context() as patch:
+        patch.setattr(training, "run_callbacks", lambda *c: [CrashAtStep(5).callback, *plain(*c)])
+        crashed = invoke(runner, "train", digits_dir, *base, "--name", "cut")
+    assert crashed.exit_code == 1 and "crashed at step 5" in crashed.stderr
+    assert sorted(p.name for p in (tmp_path / "cut" / "checkpoints").iterdir()) == ["step-00000003"]
+    assert invoke(runner, "train", "--resume", tmp_path / "cut").exit_code == 0
+    whole, cut = (load_model(tmp_path / name / "last.keras")[0].get_weights() for name in ("whole", "cut"))
+    assert len(whole) == len(cut)
+    for a, b in zip(whole, cut, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    rows = {name: MetricsLog(tmp_path / name / "metrics.csv").rows for name in ("whole", "cut")}
+    assert [int(r["step"]) for r in rows["cut"]] == [2, 4, 6, 8]
+    for a, b in zip(rows["whole"], rows["cut"], strict=True):
+        for key in ("val_loss", "full_string_acc", "char_acc", "lr"):  # "loss": the round's steps since the resume
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
+    state = {
+        name: json.loads((tmp_path / name / "checkpoints" / "step-00000008" / "state.json").read_text())
+        for name in ("whole", "cut")
+    }
+    assert state["whole"]["plateau"] == state["cut"]["plateau"] and state["whole"]["lr"] == state["cut"]["lr"]
+
+
 def test_resume_refuses_changed_arch_or_charset(runner, trained_run) -> None:
     run, _ = trained_run
     result = invoke(runner, "train", "--resume", run, "--arch", "resnet18")
@@ -355,7 +401,12 @@ def test_sigkill_leaves_complete_files_and_resumes(runner, tmp_path, digits_dir)
     checkpoints = tmp_path / "s" / "checkpoints"
     complete = [p for p in checkpoints.iterdir() if p.name.startswith("step-")]
     for folder in complete:
-        assert {p.name for p in folder.iterdir()} == {"model.weights.h5", "optimizer.npz", "state.json"}
+        assert {p.name for p in folder.iterdir()} == {
+            "model.weights.h5",
+            "optimizer.npz",
+            "random_states.npz",
+            "state.json",
+        }
         json.loads((folder / "state.json").read_text())
     for model_file in (tmp_path / "s").glob("*.keras"):  # visible models are complete and load
         Reader(model_file)

@@ -105,6 +105,15 @@ def read_arrays(path: Path) -> list[np.ndarray]:
         return [saved[f"arr_{i}"] for i in range(len(saved.files))]
 
 
+RANDOM_STATES_FILE = "random_states.npz"
+
+
+def random_states(model) -> list:
+    """The states of the model's random generators (its Dropout masks), which `save_weights` does
+    not keep: without them a resumed run would draw other masks than the run it continues."""
+    return [gen.state for layer in model._flatten_layers() for gen in getattr(layer, "_seed_generators", ())]
+
+
 class Checkpoints:
     """Step checkpoints in `checkpoints/step-NNNNNNNN/`: weights, optimizer state and loop state.
 
@@ -146,6 +155,7 @@ class Checkpoints:
         tmp.mkdir()
         model.save_weights(tmp / "model.weights.h5")
         np.savez(tmp / "optimizer.npz", *[np.asarray(v.numpy()) for v in optimizer.variables])
+        np.savez(tmp / RANDOM_STATES_FILE, *[np.asarray(v.numpy()) for v in random_states(model)])
         if averages is not None:
             np.savez(tmp / AVERAGES_FILE, *averages)
         (tmp / "state.json").write_text(json.dumps(state, indent=2), encoding="utf-8")
@@ -171,6 +181,11 @@ class Checkpoints:
             raise TrainingError(f"{path}: optimizer state does not match this model")
         for variable, value in zip(optimizer.variables, values, strict=True):
             variable.assign(value)
+        states = random_states(model)
+        saved = read_arrays(path / RANDOM_STATES_FILE) if (path / RANDOM_STATES_FILE).is_file() else []
+        if len(saved) == len(states):  # checkpoints written before 0.4.0 hold none: masks restart
+            for variable, value in zip(states, saved, strict=True):
+                variable.assign(value)
         return json.loads((path / "state.json").read_text(encoding="utf-8"))
 
 
