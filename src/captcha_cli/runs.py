@@ -111,7 +111,14 @@ RANDOM_STATES_FILE = "random_states.npz"
 def random_states(model) -> list:
     """The states of the model's random generators (its Dropout masks), which `save_weights` does
     not keep: without them a resumed run would draw other masks than the run it continues."""
-    return [gen.state for layer in model._flatten_layers() for gen in getattr(layer, "_seed_generators", ())]
+    return [v for v in model.non_trainable_variables if v.path.endswith("seed_generator_state")]
+
+
+def _assign_saved(variables: list, values: list[np.ndarray], path: Path, what: str) -> None:
+    if len(values) != len(variables):
+        raise TrainingError(f"{path}: {what} does not match this model")
+    for variable, value in zip(variables, values, strict=True):
+        variable.assign(value)
 
 
 class Checkpoints:
@@ -173,19 +180,12 @@ class Checkpoints:
 
     @staticmethod
     def load(path: Path, model, optimizer) -> dict[str, Any]:
-        """Restore weights and optimizer variables; returns the saved loop state."""
+        """Restore weights, optimizer variables and random states; returns the saved loop state."""
         model.load_weights(path / "model.weights.h5")
         optimizer.build(model.trainable_variables)
-        values = read_arrays(path / "optimizer.npz")
-        if len(values) != len(optimizer.variables):
-            raise TrainingError(f"{path}: optimizer state does not match this model")
-        for variable, value in zip(optimizer.variables, values, strict=True):
-            variable.assign(value)
-        states = random_states(model)
-        saved = read_arrays(path / RANDOM_STATES_FILE) if (path / RANDOM_STATES_FILE).is_file() else []
-        if len(saved) == len(states):  # checkpoints written before 0.4.0 hold none: masks restart
-            for variable, value in zip(states, saved, strict=True):
-                variable.assign(value)
+        _assign_saved(optimizer.variables, read_arrays(path / "optimizer.npz"), path, "optimizer state")
+        if (path / RANDOM_STATES_FILE).is_file():  # older checkpoints have none: their masks start afresh
+            _assign_saved(random_states(model), read_arrays(path / RANDOM_STATES_FILE), path, "random state")
         return json.loads((path / "state.json").read_text(encoding="utf-8"))
 
 
