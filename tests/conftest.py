@@ -1,4 +1,4 @@
-"""Shared fixtures: a stable terminal, a CLI runner, tiny specs and models built once per session."""
+"""Shared fixtures: a stable terminal, a CLI runner, tiny specs and models built once per pytest run."""
 
 from __future__ import annotations
 

@@ -537,7 +537,7 @@ class Trainer:
         )
 
     def elapsed(self) -> float:
-        """Seconds trained over the whole run, earlier sessions of a resumed run included."""
+        """Seconds trained over the whole run, including what earlier `--resume` invocations trained."""
         return self.elapsed_before + time.monotonic() - self.started
 
     def time_left(self) -> float:
