@@ -1,6 +1,7 @@
 """Training kernels side by side in one run: Keras's own layers and Adam against the model's
-kernels, added one at a time, the same model otherwise, timed with train_speed.py's
-`captcha train` step on its 256 generated captchas.
+kernels, added one at a time, the same model otherwise, each trained by `captcha train`'s own
+`TrainingModel` under `Model.fit` (tf.data from uint8 images, the chosen precision) on 256
+generated captchas.
 
 Rows, each adding one kernel to the row above:
   keras           Keras 3's BatchNormalization, Conv2D and Adam
@@ -17,16 +18,23 @@ each row's median step, because the machine is shared) and one JSON line.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 
 import numpy as np
 from generated import captchas
-from train_speed import keras, ours  # also imports TensorFlow quietly
+from train_speed import StepTimer, keras  # also imports TensorFlow quietly
 
+from captcha_cli.batches import batch_stream
 from captcha_cli.charset import DEFAULT_CHARSET
-from captcha_cli.model import FAST_KERNELS, KERAS_KERNELS, Kernels
-from captcha_cli.spec import spec_for_arch
+from captcha_cli.losses import make_loss
+from captcha_cli.model import FAST_KERNELS, KERAS_KERNELS, Kernels, build_model
+from captcha_cli.precision import POLICIES
+from captcha_cli.spec import ModelSpec, TrainConfig, spec_for_arch
+from captcha_cli.tf_input import training_dataset
+from captcha_cli.training import make_optimizer
+from captcha_cli.training_model import TrainingModel
 
 ROWS: dict[str, tuple[Kernels, bool]] = {
     "keras": (KERAS_KERNELS, False),
@@ -34,6 +42,38 @@ ROWS: dict[str, tuple[Kernels, bool]] = {
     "matmul conv": (FAST_KERNELS, False),
     "fused Adam": (FAST_KERNELS, True),
 }
+
+
+def step_times(
+    spec: ModelSpec,
+    images: np.ndarray,
+    ids: np.ndarray,
+    batch: int,
+    steps: int,
+    warmup: int,
+    precision: str,
+    kernels: Kernels,
+    fused_adam: bool,
+) -> list[float]:
+    """Seconds per timed step of `TrainingModel.fit` with `kernels`, and the fused Adam update
+    (`captcha train`'s optimizer) or Keras's own Adam."""
+    keras.mixed_precision.set_dtype_policy(POLICIES[precision])
+    model = build_model(spec, kernels)
+    keras.mixed_precision.set_dtype_policy("float32")
+    if fused_adam:
+        optimizer = make_optimizer(TrainConfig(learning_rate=1e-3), precision, model.trainable_variables)
+    else:
+        optimizer = keras.optimizers.Adam(1e-3)
+        if precision == "float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer.build(model.trainable_variables)
+    trainer = TrainingModel(model, make_loss(spec))
+    trainer.compile(optimizer=optimizer, jit_compile=False)
+    stream = functools.partial(batch_stream, images, ids, batch, 0, 0, False)
+    dataset = training_dataset(stream, (batch, *images.shape[1:]), (batch, ids.shape[1]))
+    timer = StepTimer()
+    trainer.fit(dataset, epochs=1, steps_per_epoch=steps + warmup, verbose=0, callbacks=[timer])
+    return timer.times[warmup:]
 
 
 def main() -> None:
@@ -53,9 +93,7 @@ def main() -> None:
             rates: dict[str, list[float]] = {row: [] for row in ROWS}
             for _ in range(args.repeats):
                 for row, (kernels, fused_adam) in ROWS.items():
-                    times = ours(
-                        spec, images, ids, int(batch), args.steps, 3, precision, kernels=kernels, fused_adam=fused_adam
-                    )
+                    times = step_times(spec, images, ids, int(batch), args.steps, 3, precision, kernels, fused_adam)
                     rates[row].append(int(batch) / statistics.median(times))
             medians = {row: statistics.median(values) for row, values in rates.items()}
             results[f"{arch} b{batch} {precision}"] = medians

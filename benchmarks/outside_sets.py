@@ -20,12 +20,12 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import platform
 import statistics
 import subprocess
 from datetime import date
 from pathlib import Path
+
+from machine import commit, cpu_name
 
 SETS = {  # name: (train folder, test folder, --time): the goals' commands
     "wp-rsc": ("wp-rsc/train", "wp-rsc/test", "10m"),
@@ -33,18 +33,6 @@ SETS = {  # name: (train folder, test folder, --time): the goals' commands
     "seedgen": ("seedgen-train", None, "30m"),
 }
 SEEDGEN_TEST = 1000
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return f"{line.split(':', 1)[1].strip()} x {os.cpu_count()}"
-    return f"{platform.processor() or platform.machine()} x {os.cpu_count()}"
-
-
-def commit() -> str:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    return out.stdout.strip() or "unknown"
 
 
 def split_by_name(source: Path, folder: Path) -> tuple[Path, Path]:

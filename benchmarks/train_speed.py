@@ -1,29 +1,32 @@
-"""Training speed, side by side in one run: the original system's way (images decoded into one
-NumPy array, `model.fit`, float32) against `captcha train`'s loop in each precision, and each
-row's FLOP rate as a fraction of this machine's matrix-multiply peak in the same precision
-(a large square matmul through TensorFlow, measured in the same run).
+"""Training speed, side by side in one run: the original system's way (the seed's model, Keras's
+layers and Adam, `model.fit` in float32 on one NumPy array) against `captcha train` itself in
+each precision, and each row's FLOP rate as a fraction of this machine's matrix-multiply peak in
+the same precision (a large square matmul through TensorFlow, measured in the same run).
 
-Usage: python benchmarks/train_speed.py [--arch resnet34] [--batch-size 32] [--steps 12] [--warmup 3]
-       [--repeats 1] [--xla]
-(`--xla` adds rows with the same step compiled by XLA, `tf.function(jit_compile=True)`.)
-Prints a table and one JSON line; images/s are medians over the timed steps (and over the repeats,
-which run every row in turn). The baseline builds the model with Keras's Conv2D and trains with
-Keras's Adam; `captcha train` uses the model's own kernels and the fused Adam update. Training FLOPs per
-image are counted as 3 x 2 x the model's multiply-accumulates (forward, and a backward pass of
-twice the forward's work), the usual convention.
+Usage: python benchmarks/train_speed.py [--arch resnet34] [--batch-size 32] [--steps 24] [--warmup 6]
+       [--repeats 1] [--precisions float32,bfloat16] [--images 256]
+The `captcha train` rows run the command's own workflow (`run_training`: the preset's recipe,
+`Model.fit` with its callbacks, the tf.data input, augmentation) on a folder of `--images`
+generated `noisy` captchas, stopped at `warmup + steps` steps; their images/s are what the run's
+metrics.csv records for the round after the warm-up round (which holds the tracing). The baseline
+is the median step over its timed steps. Repeats run every row in turn and the median is taken.
+Prints the CPU, a table, which precision `--precision auto` picks here, and one JSON line.
+Training FLOPs per image are counted as 3 x 2 x the model's multiply-accumulates (forward, and a
+backward pass of twice the forward's work), the usual convention.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
-import platform
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 from generated import captchas
+from machine import commit, cpu_name
 
 from captcha_cli import runtime
 
@@ -33,11 +36,16 @@ runtime.import_tensorflow()
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from captcha_cli.losses import make_loss  # noqa: E402
-from captcha_cli.model import FAST_KERNELS, Kernels, build_model, layer_macs  # noqa: E402
-from captcha_cli.precision import POLICIES  # noqa: E402
-from captcha_cli.spec import TrainConfig, spec_for_arch  # noqa: E402
-from captcha_cli.training import make_optimizer  # noqa: E402
+from captcha_cli.charset import DEFAULT_CHARSET  # noqa: E402
+from captcha_cli.model import Kernels, build_model, layer_macs  # noqa: E402
+from captcha_cli.precision import detect_precision  # noqa: E402
+from captcha_cli.report import NullReporter  # noqa: E402
+from captcha_cli.runs import MetricsLog  # noqa: E402
+from captcha_cli.spec import ModelSpec, load_spec, spec_for_arch, train_config_for  # noqa: E402
+from captcha_cli.synthetic import generate_folder  # noqa: E402
+from captcha_cli.training import DataOptions, TrainRequest, run_training  # noqa: E402
+
+BASELINE = "baseline fit float32"
 
 
 class StepTimer(keras.callbacks.Callback):
@@ -69,53 +77,25 @@ def baseline(spec, images, ids, batch: int, steps: int, warmup: int) -> list[flo
     return timer.times[warmup:]
 
 
-def ours(
-    spec,
-    images,
-    ids,
-    batch: int,
-    steps: int,
-    warmup: int,
-    precision: str,
-    xla: bool = False,
-    kernels: Kernels = FAST_KERNELS,
-    fused_adam: bool = True,
-) -> list[float]:
-    """`captcha train`'s step: tf.data from a uint8 array, custom tf.function step, chosen precision,
-    the model's own kernels and the fused Adam update; with `xla`, the step is compiled by XLA.
-    `kernels` and `fused_adam` swap in Keras's own layers or Adam, for comparisons."""
-    from captcha_cli.batches import batch_stream
-    from captcha_cli.tf_input import training_dataset
-
-    keras.mixed_precision.set_dtype_policy(POLICIES[precision])
-    model = build_model(spec, kernels)
-    keras.mixed_precision.set_dtype_policy("float32")
-    if fused_adam:
-        optimizer = make_optimizer(TrainConfig(learning_rate=1e-3), precision, model.trainable_variables)
-    else:
-        optimizer = keras.optimizers.Adam(1e-3)
-        if precision == "float16":
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        optimizer.build(model.trainable_variables)
-    loss_fn = make_loss(spec)
-
-    @tf.function(autograph=False, jit_compile=xla)
-    def step(x, y):
-        with tf.GradientTape() as tape:
-            loss = loss_fn(y, model(x, training=True))
-            scaled = optimizer.scale_loss(loss)
-        optimizer.apply(tape.gradient(scaled, model.trainable_variables), model.trainable_variables)
-        return loss
-
-    stream = functools.partial(batch_stream, images, ids, batch, 0, 0, False)
-    batches = iter(training_dataset(stream, (batch, *images.shape[1:]), (batch, ids.shape[1])))
-    times = []
-    for _ in range(steps + warmup):
-        x, y = next(batches)
-        start = time.perf_counter()
-        float(step(x, y))
-        times.append(time.perf_counter() - start)
-    return times[warmup:]
+def ours(folder: Path, project: Path, args: argparse.Namespace, precision: str, name: str) -> tuple[float, ModelSpec]:
+    """`captcha train FOLDER --arch ARCH --batch-size BATCH --precision PRECISION` itself (the
+    preset's recipe, `Model.fit` and its callbacks, the tf.data input and augmentation), stopped at
+    `warmup + steps`: its images/s are those its metrics.csv records for the round after the
+    warm-up round, which holds the tracing. Returns (images/s, the spec it trained)."""
+    steps, warmup = args.steps, args.warmup
+    config = train_config_for(
+        args.arch,
+        batch_size=args.batch_size,
+        precision=precision,
+        max_steps=warmup + steps,
+        val_every=warmup,
+        save_every=10**9,
+    )
+    request = TrainRequest(config=config, data=DataOptions(data=folder), arch=args.arch, project=project, name=name)
+    result = run_training(request, NullReporter())
+    rows = MetricsLog(result.run_dir / "metrics.csv").rows
+    timed = next(row for row in rows if row["step"] == warmup + steps)
+    return timed["images_per_s"], load_spec(result.run_dir / "last.keras")
 
 
 def matmul_peak(precision: str, size: int = 4096, repeats: int = 7) -> float:
@@ -140,62 +120,65 @@ def training_flops_per_image(spec) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arch", default="resnet34")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=12)
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=24)
+    parser.add_argument("--warmup", type=int, default=6)
     parser.add_argument("--precisions", default="float32,bfloat16")
-    parser.add_argument("--loss", default="softmax", help="our loop's loss (the baseline is always the original's)")
     parser.add_argument("--repeats", type=int, default=1, help="interleaved repeats of every row (median taken)")
-    parser.add_argument("--xla", action="store_true", help="also time our step compiled by XLA (jit_compile=True)")
+    parser.add_argument("--images", type=int, default=256, help="generated captchas to train on")
     args = parser.parse_args()
-    from captcha_cli.charset import DEFAULT_CHARSET
-
-    spec = spec_for_arch(args.arch, charset=DEFAULT_CHARSET, max_length=6, loss="softmax")
-    texts, images = captchas(256)
-    ids = np.array([spec.codec.encode(t) for t in texts], dtype=np.int32)
-    ours_spec = spec_for_arch(args.arch, charset=DEFAULT_CHARSET, max_length=6, loss=args.loss)
-    runs = {"baseline fit float32": lambda: baseline(spec, images, ids, args.batch_size, args.steps, args.warmup)}
-    for precision in args.precisions.split(","):
-        for xla in (False, True) if args.xla else (False,):
-            name = f"captcha train {args.loss}{' xla' if xla else ''} {precision}"
-            runs[name] = functools.partial(
-                ours, ours_spec, images, ids, args.batch_size, args.steps, args.warmup, precision, xla
-            )
-    rates: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(args.repeats):  # interleaved, so a busy spell on the shared machine hits every row
-        for name, run in runs.items():
-            rates[name].append(args.batch_size / statistics.median(run()))
+    precisions = args.precisions.split(",")
+    seed_spec = spec_for_arch(args.arch, charset=DEFAULT_CHARSET, max_length=6, loss="softmax")
+    texts, images = captchas(args.images)
+    ids = np.array([seed_spec.codec.encode(t) for t in texts], dtype=np.int32)
+    rates: dict[str, list[float]] = {BASELINE: [], **{f"captcha train {p}": [] for p in precisions}}
+    specs = {BASELINE: seed_spec}
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch) / "data"
+        generate_folder(folder, args.images, "noisy", DEFAULT_CHARSET, (4, 6), 200, 60, 0)
+        for repeat in range(args.repeats):  # interleaved, so a busy spell on the shared machine hits every row
+            step_times = baseline(seed_spec, images, ids, args.batch_size, args.steps, args.warmup)
+            rates[BASELINE].append(args.batch_size / statistics.median(step_times))
+            for precision in precisions:
+                name = f"captcha train {precision}"
+                rate, specs[name] = ours(folder, Path(scratch) / "runs", args, precision, f"{precision}-{repeat}")
+                rates[name].append(rate)
     rows = {name: statistics.median(values) for name, values in rates.items()}
-    base = rows["baseline fit float32"]
-    flops = training_flops_per_image(ours_spec)
-    peaks = {p: matmul_peak(p) for p in ("float32", *args.precisions.split(","))}
+    base = rows[BASELINE]
+    flops = {name: training_flops_per_image(spec) for name, spec in specs.items()}
+    peaks = {p: matmul_peak(p) for p in dict.fromkeys(("float32", *precisions))}
     print(
         f"{args.arch}, batch {args.batch_size}, {args.steps} timed steps after {args.warmup} warm-up; "
-        f"{platform.processor() or platform.machine()}, TF {tf.__version__}; "
-        f"{flops / 1e9:.2f} training GFLOP per image"
+        f"{cpu_name()}; TF {tf.__version__}, commit {commit()}"
     )
     for precision, peak in peaks.items():
         print(f"matmul peak {precision:9s} {peak / 1e9:8.1f} GFLOP/s (4096^3 through TensorFlow)")
     utilisation = {}
     for name, rate in rows.items():
-        peak = peaks[name.rsplit(" ", 1)[1]]
-        utilisation[name] = rate * flops / peak
+        precision, spec = name.rsplit(" ", 1)[1], specs[name]
+        utilisation[name] = rate * flops[name] / peaks[precision]
         print(
-            f"{name:28s} {rate:8.1f} images/s   {rate / base:5.2f}x baseline   "
-            f"{rate * flops / 1e9:7.1f} GFLOP/s = {utilisation[name]:.1%} of the {name.rsplit(' ', 1)[1]} matmul peak"
+            f"{name:28s} {rate:8.1f} images/s   {rate / base:5.2f}x baseline   input {spec.width}x{spec.height}, "
+            f"{flops[name] / 1e9:.2f} GFLOP/image = {utilisation[name]:.1%} of the {precision} matmul peak"
         )
+    auto = detect_precision("auto")
+    fastest = max(precisions, key=lambda p: rows[f"captcha train {p}"])
+    print(f"--precision auto picks {auto} here; the fastest measured: {fastest}")
     print(
         json.dumps(
             {
                 "arch": args.arch,
                 "batch_size": args.batch_size,
+                "cpu": cpu_name(),
                 "images_per_s": rows,
                 "images_per_s_each_repeat": rates,
                 "training_flops_per_image": flops,
                 "matmul_peak_flops": peaks,
                 "fraction_of_peak": utilisation,
+                "auto_precision": auto,
+                "fastest_precision": fastest,
             }
         )
     )

@@ -151,6 +151,21 @@ def test_resume_continues_steps_and_lr(runner, tmp_path, digits_dir) -> None:
     assert any(state["lr"] == pytest.approx(0.2 / 2**k) for k in range(4)), state["lr"]
 
 
+class CrashAtStep:
+    """A callback that fails the run at one step, as a killed process would (no final checkpoint)."""
+
+    def __init__(self, step: int) -> None:
+        import keras
+
+        class Crash(keras.callbacks.Callback):
+            def on_train_batch_end(inner, batch, logs=None) -> None:  # noqa: N805
+                inner.seen = getattr(inner, "seen", 0) + 1
+                if inner.seen == step:
+                    raise RuntimeError(f"crashed at step {step}")
+
+        self.callback = Crash()
+
+
 def test_resume_after_a_crash_reaches_the_same_weights(runner, tmp_path, digits_dir, monkeypatch) -> None:
     """Steps 1-5, a crash, a resume from the step-3 checkpoint (inside the round of steps 3-4) to
     step 8: the same weights, learning rate and validation rows as a run that never stopped."""
@@ -159,15 +174,9 @@ def test_resume_after_a_crash_reaches_the_same_weights(runner, tmp_path, digits_
     base = [*TINY_TRAIN, "--val-every", "2", "--save-every", "3", "--patience", "1", "--lr", "0.05"]
     base += ["--ema", "0.9", "--max-steps", "8", "--project", tmp_path]
     assert invoke(runner, "train", digits_dir, *base, "--name", "whole").exit_code == 0
-    plain = training.Trainer._anneal_learning_rate  # called at the start of every step
-
-    def crash_at_step_5(trainer) -> None:
-        if trainer.step == 4:
-            raise RuntimeError("crashed at step 5")  # as a killed process would: no final checkpoint
-        plain(trainer)
-
+    plain = training.run_callbacks
     with monkeypatch.context() as patch:
-        patch.setattr(training.Trainer, "_anneal_learning_rate", crash_at_step_5)
+        patch.setattr(training, "run_callbacks", lambda *c: [CrashAtStep(5).callback, *plain(*c)])
         crashed = invoke(runner, "train", digits_dir, *base, "--name", "cut")
     assert crashed.exit_code == 1 and "crashed at step 5" in crashed.stderr
     assert sorted(p.name for p in (tmp_path / "cut" / "checkpoints").iterdir()) == ["step-00000003"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -14,7 +15,9 @@ class AdaptiveLearningRate(keras.callbacks.ReduceLROnPlateau):
 
     One "epoch" is one validation round of step-based training. On train begin it reports the
     initial learning rate and its settings; when it lowers the rate it reports old -> new, the
-    reduction in percent and the reason.
+    reduction in percent and the reason. `counts` says whether the round that just ended is one it
+    should hear (`captcha train` skips the validation at a stop and the rounds after annealing
+    began). Its counters survive a second `fit` of the same run and a resume (`restore`).
     """
 
     def __init__(
@@ -24,10 +27,14 @@ class AdaptiveLearningRate(keras.callbacks.ReduceLROnPlateau):
         patience: int = 5,
         min_lr: float = 1e-7,
         reporter: Reporter | None = None,
+        counts: Callable[[], bool] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(monitor=monitor, factor=factor, patience=patience, min_lr=min_lr, verbose=0, **kwargs)
         self.reporter = reporter or NullReporter()
+        self.counts = counts or (lambda: True)
+        self.begun = False
+        self.restored: dict[str, float | None] | None = None
 
     def direction(self) -> str:
         """`min` or `max`: which way the monitored value improves."""
@@ -39,7 +46,14 @@ class AdaptiveLearningRate(keras.callbacks.ReduceLROnPlateau):
         return float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        if self.begun:  # the same run's next `fit`: keep the counters
+            return
+        self.begun = True
         super().on_train_begin(logs)
+        if self.restored is not None:
+            self.wait = int(self.restored["wait"])
+            self.best = None if self.restored["best"] is None else float(self.restored["best"])
+            self.cooldown_counter = int(self.restored["cooldown_counter"])
         self.reporter.event(
             "lr_start",
             {
@@ -53,6 +67,8 @@ class AdaptiveLearningRate(keras.callbacks.ReduceLROnPlateau):
         )
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if not self.counts():
+            return
         old = self.current_lr()
         super().on_epoch_end(epoch, logs)
         new = self.current_lr()
@@ -74,9 +90,8 @@ class AdaptiveLearningRate(keras.callbacks.ReduceLROnPlateau):
         return {"wait": self.wait, "best": best, "cooldown_counter": self.cooldown_counter}
 
     def restore(self, state: dict[str, float | None]) -> None:
-        self.wait = int(state["wait"])
-        self.best = None if state["best"] is None else float(state["best"])
-        self.cooldown_counter = int(state["cooldown_counter"])
+        """Take a checkpoint's `state()`; it holds from the next train begin."""
+        self.restored = state
 
 
 def create_callbacks(config, reporter: Reporter | None = None, use_adaptive_lr: bool = True) -> list:

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import keras
@@ -22,16 +21,15 @@ import numpy as np
 import tensorflow as tf
 
 from captcha_cli import __version__
-from captcha_cli.annealing import FLOOR, BudgetAnneal, budget_progress
+from captcha_cli.annealing import BudgetAnneal
 from captcha_cli.averaging import WeightAverage
 from captcha_cli.batches import batch_stream
 from captcha_cli.calibration import fit_calibration
 from captcha_cli.callbacks import create_callbacks
 from captcha_cli.charset import Codec, parse_charset
-from captcha_cli.curves import draw_curves
 from captcha_cli.datasets import Sample, split
 from captcha_cli.decoding import accuracy, decode_logits
-from captcha_cli.distribute import agree, check_batch, is_chief, make_strategy
+from captcha_cli.distribute import check_batch, is_chief, make_strategy
 from captcha_cli.errors import SpecError, TrainingError
 from captcha_cli.freshdata import FreshCaptchas, mixed_count
 from captcha_cli.geometry import spec_for_data
@@ -48,6 +46,16 @@ from captcha_cli.runs import Checkpoints, MetricsLog, format_duration, next_run_
 from captcha_cli.spec import ModelSpec, TrainConfig, load_spec, preset_preprocessing
 from captcha_cli.synthetic import generate_folder, parse_lengths
 from captcha_cli.tf_input import training_dataset
+from captcha_cli.training_callbacks import (
+    RoundLog,
+    RunControl,
+    RunState,
+    StepCheckpoints,
+    ValidationRounds,
+    round_counts,
+    run_callbacks,
+)
+from captcha_cli.training_model import TrainingModel
 
 
 @dataclass
@@ -399,72 +407,48 @@ class Trainer:
                 f"learning rate {self.config.learning_rate:g} (not scaled with the replica count)"
             )
         self.loss_fn = make_loss(self.spec)
-        penalty = self.config.confidence_penalty
-        self.penalty_fn = make_confidence_penalty(self.spec, penalty) if penalty else None
-        self.callbacks = create_callbacks(self.config, self.reporter)
-        holder = SimpleNamespace(optimizer=optimizer)  # callbacks only read and set the learning rate
-        for callback in self.callbacks:
-            callback.set_model(holder)
         self.anneal = BudgetAnneal(self.config.anneal)
+        self.state = RunState()
+        self.adaptive = next(iter(create_callbacks(self.config, self.reporter)), None)
+        if self.adaptive is not None:
+            self.adaptive.counts = round_counts(self.state, self.config, self.anneal)
         self.checkpoints = Checkpoints(self.run_dir / "checkpoints", self.config.keep)
         self.metrics = MetricsLog(self.run_dir / "metrics.csv")
-        self.step = 0
-        self.best = -1.0
-        self.elapsed_before = 0.0
         latest = Checkpoints.latest_in(self.request.resume / "checkpoints") if self.request.resume else None
-        for callback in self.callbacks:
-            callback.on_train_begin()
         if self.init_path:
             self._load_init_weights()
         if latest:
-            state = Checkpoints.load(latest.path, self.model, self.optimizer)
-            self.step, self.best = state["step"], state["best"]
-            self.elapsed_before = state.get("elapsed_s", 0.0)
-            for callback in self.callbacks:
-                callback.restore(state["plateau"])
-            self.anneal.start_lr = state.get("anneal_start_lr")
-            self.metrics.keep_until(self.step)
-            budget = self.config.time_budget_s
-            trained = (
-                f"; {format_duration(self.elapsed_before)} trained of its {format_duration(budget)}" if budget else ""
-            )
-            self.reporter.info(
-                f"Resumed {self.run_dir} at step {self.step:,} (learning rate {self.learning_rate():.6g}{trained})."
-            )
+            self._restore(latest.path)
         elif self.request.resume:
             self.metrics.keep_until(0)
             self.reporter.info(f"{self.run_dir} has no checkpoint yet: starting from step 0.")
         self.average = self._start_average(latest.path if latest else None)
+        penalty = self.config.confidence_penalty
+        with strategy.scope():
+            self.training_model = TrainingModel(
+                self.model,
+                self.loss_fn,
+                make_confidence_penalty(self.spec, penalty) if penalty else None,
+                self.average,
+            )
+            self.training_model.compile(optimizer=optimizer, jit_compile=False)
 
-        model, loss_fn, penalty_fn = self.model, self.loss_fn, self.penalty_fn
-        optimizer, average = self.optimizer, self.average
-
-        replicas = strategy.num_replicas_in_sync
-
-        def replica_step(x, y):
-            with tf.GradientTape() as tape:
-                logits = model(x, training=True)
-                loss = loss_fn(y, logits)  # what the logs show: the loss alone, without the penalty
-                objective = loss + penalty_fn(logits) if penalty_fn else loss
-                # the optimizer sums gradients over replicas: scale each replica's mean loss
-                scaled = optimizer.scale_loss(objective / replicas)
-            grads = tape.gradient(scaled, model.trainable_variables)
-            optimizer.apply(grads, model.trainable_variables)
-            return loss
-
-        @tf.function(autograph=False)
-        def train_step(x, y):
-            per_replica = strategy.run(replica_step, args=(x, y))
-            if average is not None:
-                average.update(optimizer.iterations - 1)
-            return strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
-
-        @tf.function(autograph=False)
-        def predict_step(x):
-            return tf.cast(model(x, training=False), tf.float32)
-
-        self.train_step, self.predict_step = train_step, predict_step
-        self.writer = tf.summary.create_file_writer(str(self.run_dir / "logs"))
+    def _restore(self, checkpoint: Path) -> None:
+        """Weights, optimizer, averages' step and loop state from a step checkpoint."""
+        saved = Checkpoints.load(checkpoint, self.model, self.optimizer)
+        state = self.state
+        state.step, state.best, state.elapsed_before = saved["step"], saved["best"], saved.get("elapsed_s", 0.0)
+        if self.adaptive is not None:
+            self.adaptive.restore(saved["plateau"])
+        self.anneal.start_lr = saved.get("anneal_start_lr")
+        self.metrics.keep_until(state.step)
+        self.state.last_row = self.metrics.rows[-1] if self.metrics.rows else {}
+        budget = self.config.time_budget_s
+        trained = ""
+        if budget:
+            trained = f"; {format_duration(state.elapsed_before)} trained of its {format_duration(budget)}"
+        rate = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
+        self.reporter.info(f"Resumed {self.run_dir} at step {state.step:,} (learning rate {rate:.6g}{trained}).")
 
     def _load_init_weights(self) -> None:
         """Start from the --init model's weights (the optimizer starts fresh)."""
@@ -493,19 +477,14 @@ class Trainer:
         --ema average of its weights, or its own weights without --ema."""
         return self.average.applied() if self.average is not None else nullcontext()
 
-    def learning_rate(self) -> float:
-        return float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
-
     # ----- the loop -----------------------------------------------------------------------
     def validate(self) -> tuple[dict[str, float], ModelSpec]:
-        """Scores on the validation split, and the spec with the confidence map fitted to it (what
-        a model saved now should carry)."""
-        logits = []
-        batch = max(self.config.batch_size, 64)
-        for start in range(0, len(self.val_data), batch):
-            x = scale(self.val_data.images[start : start + batch])
-            logits.append(self.predict_step(tf.constant(x)).numpy())
-        logits = np.concatenate(logits)
+        """Scores on the validation split (of the averaged weights), and the spec with the
+        confidence map fitted to it (what a model saved now should carry)."""
+        with self.averaged():
+            x = scale(self.val_data.images)
+            logits = np.asarray(self.model.predict(x, batch_size=max(self.config.batch_size, 64), verbose=0))
+        logits = logits.astype(np.float32)
         pred, _, raw_confidence = decode_logits(logits, self.spec)
         full, chars = accuracy(pred, self.val_ids)
         correct = np.all(pred == self.val_ids, axis=1)
@@ -517,18 +496,22 @@ class Trainer:
         }
         return metrics, calibrated
 
+    def save_best(self, spec: ModelSpec) -> None:
+        with self.averaged():
+            save_model(self.model, spec, self.run_dir / "best.keras")
+
     def checkpoint(self) -> None:
-        plateau = self.callbacks[0].state() if self.callbacks else {}
+        state = self.state
         self.checkpoints.save(
             self.model,
             self.optimizer,
-            self.step,
+            state.step,
             {
-                "step": self.step,
-                "best": self.best,
-                "lr": self.learning_rate(),
-                "plateau": plateau,
-                "elapsed_s": self.elapsed(),
+                "step": state.step,
+                "best": state.best,
+                "lr": float(keras.ops.convert_to_numpy(self.optimizer.learning_rate)),
+                "plateau": self.adaptive.state() if self.adaptive is not None else {},
+                "elapsed_s": state.elapsed(),
                 "anneal_start_lr": self.anneal.start_lr,
                 "batch_size": self.config.batch_size,
                 "seed": self.config.seed,
@@ -536,110 +519,73 @@ class Trainer:
             averages=self.average.values() if self.average is not None else None,
         )
 
-    def elapsed(self) -> float:
-        """Seconds trained over the whole run, including what earlier `--resume` invocations trained."""
-        return self.elapsed_before + time.monotonic() - self.started
-
-    def time_left(self) -> float:
-        """What is left of --time, the whole run's budget, at the last agreed clock."""
-        return max((self.config.time_budget_s or math.inf) - self.clock, 0.0)
-
-    def budget_used(self) -> bool:
-        return self.time_left() <= 0
-
-    def run(self) -> TrainResult:
-        config = self.config
-        self.calibrated_spec: ModelSpec | None = None  # the spec with the latest validation's confidence map
-        self.started = time.monotonic()
-        self.clock = self.elapsed_before  # seconds trained, as the workers agreed at the last step
-        first_step = self.step
+    def dataset(self) -> tf.data.Dataset:
+        """The training batches from the current step on (the same batches an uninterrupted run sees)."""
+        config, start = self.config, self.state.step
         fresh, fresh_count = self._fresh_captchas(), mixed_count(config.batch_size, config.synthetic_mix)
-        images, ids, batch, start = self.train_data.images, self.train_ids, config.batch_size, self.step
-        dataset = training_dataset(
+        images, ids, batch = self.train_data.images, self.train_ids, config.batch_size
+        return training_dataset(
             lambda: batch_stream(images, ids, batch, config.seed, start, config.augment, fresh, fresh_count),
             (batch, *images.shape[1:]),
             (batch, ids.shape[1]),
         )
-        batches = iter(self.strategy.experimental_distribute_dataset(dataset))
-        stop_reason = ""
-        if self.step >= config.max_steps:
-            stop_reason = "max steps reached"
-        elif self.budget_used():
+
+    def fit(self, callbacks: list[keras.callbacks.Callback], rounds: int, steps: int) -> None:
+        """`rounds` more validation rounds of `steps` steps each (fewer where a stop comes first)."""
+        first = self.state.step // self.config.val_every
+        self.training_model.fit(
+            self.dataset(),
+            initial_epoch=first,
+            epochs=first + rounds,
+            steps_per_epoch=steps,
+            callbacks=callbacks,
+            verbose=0,
+        )
+
+    def run(self) -> TrainResult:
+        config, state = self.config, self.state
+        state.started = time.monotonic()
+        state.clock = state.elapsed_before
+        if state.step >= config.max_steps:
+            state.stop_reason = "max steps reached"
+        elif state.elapsed_before >= (config.time_budget_s or math.inf):
             budget = format_duration(config.time_budget_s)
-            stop_reason = f"time budget used (the run's --time is {budget}: a longer one goes on)"
-        window_start, window_images, losses = time.monotonic(), 0, []
-        last_row: dict[str, Any] = self.metrics.rows[-1] if self.metrics.rows else {}
-        validated_at = -1
+            state.stop_reason = f"time budget used (the run's --time is {budget}: a longer one goes on)"
         with self.reporter.progress("Training", config.max_steps) as bar:
-            bar.advance(self.step)
-            while not stop_reason:
-                self._anneal_learning_rate()
-                x, y = next(batches)
-                loss = float(self.train_step(x, y))
-                if not math.isfinite(loss):
-                    raise TrainingError(
-                        f"training diverged at step {self.step + 1} (loss {loss})",
-                        hint="lower --lr, or use --precision float32",
-                    )
-                self.step += 1
-                losses.append(loss)
-                window_images += config.batch_size
-                rate = window_images / max(time.monotonic() - window_start, 1e-9)
-                budget = f"  {format_duration(self.time_left())} of --time left" if config.time_budget_s else ""
-                bar.advance(1, f"loss {loss:.4f}  lr {self.learning_rate():.2e}  {rate:.1f} img/s{budget}")
-                if self.step % config.val_every == 0:
-                    last_row = self._validation_round(losses, rate)
-                    validated_at = self.step
-                    window_start, window_images, losses = time.monotonic(), 0, []
-                    if last_row["full_string_acc"] >= config.target_acc:
-                        stop_reason = f"target full-string accuracy {config.target_acc:.2%} reached"
-                if self.step % config.save_every == 0:
-                    self.checkpoint()
-                if not stop_reason:
-                    if self.step >= config.max_steps:
-                        stop_reason = "max steps reached"
-                    else:
-                        interrupted, self.clock = agree(self.strategy, self.stop.reason is not None, self.elapsed())
-                        if interrupted or self.budget_used():
-                            stop_reason = self.stop.reason or "time budget used"
-        if validated_at != self.step and self.step > first_step:
-            rate = window_images / max(time.monotonic() - window_start, 1e-9)
-            last_row = self._validation_round(losses, rate)
+            bar.advance(state.step)
+            callbacks = run_callbacks(
+                RunControl(state, config, self.anneal, bar, self.reporter, lambda: self.stop.reason, self.strategy),
+                ValidationRounds(state, config, self.validate, self.save_best),
+                self.adaptive,
+                RoundLog(state, self.metrics, self.run_dir, self.reporter),
+                StepCheckpoints(state, config, self.checkpoint),
+            )
+            into = state.step % config.val_every
+            if into and not state.stop_reason:
+                # a run resumed inside a round first finishes it: Keras starts every epoch at its first step
+                self.fit(callbacks, 1, config.val_every - into)
+            if not state.stop_reason:
+                rounds = math.ceil((config.max_steps - state.step) / config.val_every)
+                self.fit(callbacks, rounds, config.val_every)
         self.checkpoint()
+        if state.calibrated_spec is None:  # no step this time (a resumed run with its budget used)
+            _, state.calibrated_spec = self.validate()
         with self.averaged():
-            if self.calibrated_spec is None:  # no step this time (a resumed run with its budget used)
-                _, self.calibrated_spec = self.validate()
-            save_model(self.model, self.calibrated_spec, self.run_dir / "last.keras")
-        self.writer.close()
+            save_model(self.model, state.calibrated_spec, self.run_dir / "last.keras")
         if not self.chief:
             shutil.rmtree(self.run_dir, ignore_errors=True)
         self.reporter.event(
             "run_end",
-            {"run_dir": str(self.run_dir), "step": self.step, "reason": stop_reason, "best": self.best},
+            {"run_dir": str(self.run_dir), "step": state.step, "reason": state.stop_reason, "best": state.best},
         )
         return TrainResult(
             self.run_dir,
-            self.step,
-            stop_reason,
-            self.best,
-            last_row,
-            interrupted=stop_reason == "interrupted",
+            state.step,
+            state.stop_reason,
+            state.best,
+            state.last_row,
+            interrupted=state.stop_reason == "interrupted",
         )
-
-    def _anneal_learning_rate(self) -> None:
-        """Inside the --anneal window, set this step's learning rate (announced once)."""
-        config = self.config
-        progress = budget_progress(self.step, config.max_steps, self.clock, config.time_budget_s)
-        if not self.anneal.active(progress):
-            return
-        starting = self.anneal.start_lr is None
-        rate = self.anneal.rate(progress, self.learning_rate())
-        if starting:
-            self.reporter.event(
-                "lr_anneal",
-                {"step": self.step, "from": rate, "to": self.anneal.start_lr * FLOOR, "fraction": config.anneal},
-            )
-        self.optimizer.learning_rate = rate
 
     def _fresh_captchas(self) -> FreshCaptchas | None:
         """The `--synthetic-mix` series, in the training labels' charset and lengths."""
@@ -648,34 +594,6 @@ class Trainer:
         lengths = tuple(sorted({len(label) for label in self.train_data.labels}))
         style = self.saved_config["data"]["synthetic_style"]
         return FreshCaptchas(self.spec, style, lengths, self.config.seed)
-
-    def _validation_round(self, losses: list[float], rate: float) -> dict[str, Any]:
-        with self.averaged():
-            metrics, self.calibrated_spec = self.validate()
-            improved = metrics["full_string_acc"] > self.best
-            if improved:
-                self.best = metrics["full_string_acc"]
-                save_model(self.model, self.calibrated_spec, self.run_dir / "best.keras")
-        round_index = self.step // self.config.val_every
-        logs = {"loss": float(np.mean(losses)) if losses else float("nan"), **metrics}
-        if self.anneal.start_lr is None:  # annealing owns the rate once it has begun
-            for callback in self.callbacks:
-                callback.on_epoch_end(round_index, logs)
-        row = {
-            "step": self.step,
-            "loss": logs["loss"],
-            **metrics,
-            "lr": self.learning_rate(),
-            "images_per_s": rate,
-            "elapsed_s": self.elapsed(),
-        }
-        self.metrics.append(row)
-        draw_curves(self.metrics.rows, self.run_dir / "curves.png")
-        with self.writer.as_default(step=self.step):
-            for key in ("loss", "val_loss", "full_string_acc", "char_acc", "lr", "images_per_s"):
-                tf.summary.scalar(key, row[key])
-        self.reporter.event("validation", {**row, "best": self.best, "improved": improved})
-        return row
 
 
 def run_training(request: TrainRequest, reporter: Reporter, stop: StopFlag | None = None) -> TrainResult:
