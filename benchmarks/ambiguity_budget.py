@@ -36,7 +36,7 @@ def main() -> None:
     runtime.import_tensorflow()
     from heldout import read_heldout
 
-    from captcha_cli.evaluation import score
+    from captcha_cli.inference.evaluation import score
 
     samples, predictions = read_heldout(args.model, args.heldout)
     scored = score(samples, predictions)

@@ -30,11 +30,11 @@ def main() -> None:
     runtime.import_tensorflow()
     import keras
 
-    from captcha_cli.evaluation import score
-    from captcha_cli.imagecache import ImageCache, build_cache
-    from captcha_cli.inference import Reader
-    from captcha_cli.labelled import load_labelled
-    from captcha_cli.runs import read_config
+    from captcha_cli.data.imagecache import ImageCache, build_cache
+    from captcha_cli.data.labelled import load_labelled
+    from captcha_cli.inference.evaluation import score
+    from captcha_cli.inference.readers import Reader
+    from captcha_cli.training.runs import read_config
 
     reader = Reader(args.run / "best.keras")
     spec, saved = reader.spec, read_config(args.run)

@@ -4,11 +4,11 @@ confidence >= 0.9 gives (accuracy, share answered), for three confidences side b
 
 - raw: the best path's probability, as models before the calibration had it;
 - temperature: raw with the logits divided by one number fitted on the validation split;
-- calibrated: the map the model carries (captcha_cli.calibration, fitted on the same split by
+- calibrated: the map the model carries (captcha_cli.model.calibration, fitted on the same split by
   `captcha train` or `captcha calibrate`).
 
 The validation split is drawn again from the run's config.json as training drew it
-(`captcha_cli.calibrate_job.validation_samples`, what `captcha calibrate` uses).
+(`captcha_cli.inference.calibrate_job.validation_samples`, what `captcha calibrate` uses).
 
 Usage: python benchmarks/calibration.py RUN TEST [--json]
 """
@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from captcha_cli import runtime
-from captcha_cli.calibration import apply_calibration, expected_calibration_error, fit_calibration
-from captcha_cli.datasets import audit_folder
-from captcha_cli.decoding import position_probabilities
+from captcha_cli.data.datasets import audit_folder
+from captcha_cli.model.calibration import apply_calibration, expected_calibration_error, fit_calibration
+from captcha_cli.model.decoding import position_probabilities
 
 TEMPERATURES = np.exp(np.linspace(np.log(0.002), np.log(5.0), 401))
 
@@ -62,8 +62,8 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     runtime.import_tensorflow()
-    from captcha_cli.calibrate_job import raw_answers, validation_samples
-    from captcha_cli.inference import Reader
+    from captcha_cli.inference.calibrate_job import raw_answers, validation_samples
+    from captcha_cli.inference.readers import Reader
 
     reader = Reader(args.run / "best.keras")
     spec = reader.spec

@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from captcha_cli.charset import DEFAULT_CHARSET
-from captcha_cli.preprocessing import prepare_uint8
-from captcha_cli.synthetic import batch_images
+from captcha_cli.data.preprocessing import prepare_uint8
+from captcha_cli.data.synthetic import batch_images
 
 
 def captchas(count: int, seed: int = 0, start: int = 0, backend: str = "opencv") -> tuple[list[str], np.ndarray]:

@@ -4,7 +4,7 @@ from almost the same pixels.
 For each style the script draws every character of 0-9a-zA-Z the way the style's renderer does,
 before rotation, warping and noise (which both characters of a pair get alike):
 
-- `noisy` (captcha_cli.synthetic.render_noisy): DejaVu Sans Bold at each size 33-39, the glyph's
+- `noisy` (captcha_cli.data.synthetic.render_noisy): DejaVu Sans Bold at each size 33-39, the glyph's
   ink cropped (each glyph is centred on its own box, so its size is the only cue left).
 - `simple` (the `captcha` library): DroidSansMono at each size 42, 50 and 56, the ink cropped and
   stretched into the character's text box, as the library does.
@@ -29,8 +29,8 @@ from PIL.Image import Transform
 from PIL.ImageFont import truetype
 
 from captcha_cli.charset import DEFAULT_CHARSET
-from captcha_cli.datasets import find_images, label_from_name
-from captcha_cli.synthetic import noisy_glyph
+from captcha_cli.data.datasets import find_images, label_from_name
+from captcha_cli.data.synthetic import noisy_glyph
 
 
 def noisy_ink(char: str, size: int) -> np.ndarray:

@@ -33,13 +33,13 @@ import keras
 import numpy as np
 from generated import captchas
 
-from captcha_cli.batches import batch_stream
 from captcha_cli.charset import DEFAULT_CHARSET
-from captcha_cli.decoding import accuracy, decode_logits
-from captcha_cli.losses import make_loss
-from captcha_cli.model import build_model
+from captcha_cli.model.decoding import accuracy, decode_logits
+from captcha_cli.model.losses import make_loss
+from captcha_cli.model.network import build_model
 from captcha_cli.precision import POLICIES
 from captcha_cli.spec import ModelSpec, TrainConfig, spec_for_arch
+from captcha_cli.training.batches import batch_stream
 
 CHUNK = 250  # captchas per generating task
 MAX_ROUNDS = 10**5  # more than any budget allows: the time limit ends training

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from captcha_cli.datasets import Sample
-from captcha_cli.inference import Prediction, Reader
-from captcha_cli.labelled import load_labelled
-from captcha_cli.modelio import resolve_model_path
+from captcha_cli.data.datasets import Sample
+from captcha_cli.data.labelled import load_labelled
+from captcha_cli.inference.readers import Prediction, Reader
+from captcha_cli.model.modelio import resolve_model_path
 
 
 def read_heldout(model: Path, heldout: Path) -> tuple[list[Sample], list[Prediction]]:

@@ -26,15 +26,16 @@ import numpy as np
 from generated import captchas
 from train_speed import StepTimer, keras  # also imports TensorFlow quietly
 
-from captcha_cli.batches import batch_stream
 from captcha_cli.charset import DEFAULT_CHARSET
-from captcha_cli.losses import make_loss
-from captcha_cli.model import FAST_KERNELS, KERAS_KERNELS, Kernels, build_model
+from captcha_cli.model.kernels import FAST_KERNELS, KERAS_KERNELS, Kernels
+from captcha_cli.model.losses import make_loss
+from captcha_cli.model.network import build_model
 from captcha_cli.precision import POLICIES
 from captcha_cli.spec import ModelSpec, TrainConfig, spec_for_arch
-from captcha_cli.tf_input import training_dataset
-from captcha_cli.training import make_optimizer
-from captcha_cli.training_model import TrainingModel
+from captcha_cli.training.batches import batch_stream
+from captcha_cli.training.fit_model import TrainingModel
+from captcha_cli.training.tf_input import training_dataset
+from captcha_cli.training.trainer import make_optimizer
 
 ROWS: dict[str, tuple[Kernels, bool]] = {
     "keras": (KERAS_KERNELS, False),

@@ -19,9 +19,10 @@ import json
 import sys
 from pathlib import Path
 
-from captcha_cli import batches, runtime
-from captcha_cli.runs import parse_duration
+from captcha_cli import runtime
 from captcha_cli.spec import train_config_for
+from captcha_cli.training import batches
+from captcha_cli.training.runs import parse_duration
 
 AUGMENTATION_OPTIONS = {
     "aug_rotation": "rotation_deg",
@@ -65,7 +66,7 @@ def main() -> None:
     )
     runtime.import_tensorflow()
     from captcha_cli import ui
-    from captcha_cli.training import DataOptions, TrainRequest, run_training
+    from captcha_cli.training.trainer import DataOptions, TrainRequest, run_training
 
     config = train_config_for(
         "small", time_budget_s=parse_duration(args.time), learning_rate=args.lr, batch_size=args.batch_size

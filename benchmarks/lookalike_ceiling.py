@@ -38,8 +38,8 @@ from PIL.ImageDraw import Draw
 from PIL.ImageFilter import SMOOTH
 
 from captcha_cli.charset import DEFAULT_CHARSET
-from captcha_cli.datasets import find_images, label_from_name
-from captcha_cli.synthetic import seeded_captcha_library
+from captcha_cli.data.datasets import find_images, label_from_name
+from captcha_cli.data.synthetic import seeded_captcha_library
 
 HEIGHT = 60  # the captcha's height: the library centres each glyph on it
 WIDTH = 48  # wider than any glyph's text box at the largest font size

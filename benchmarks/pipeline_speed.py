@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from captcha_cli.charset import DEFAULT_CHARSET
-from captcha_cli.datasets import audit_folder
-from captcha_cli.imagecache import build_cache
-from captcha_cli.synthetic import generate_folder
+from captcha_cli.data.datasets import audit_folder
+from captcha_cli.data.imagecache import build_cache
+from captcha_cli.data.synthetic import generate_folder
 
 
 def median_rate(count: int, repeats: int, fn) -> float:
@@ -52,7 +52,7 @@ def main() -> None:
         from captcha_cli import runtime
 
         runtime.import_tensorflow()
-        from captcha_cli.batches import AUGMENTATION, batch_stream, gaussian_noise
+        from captcha_cli.training.batches import AUGMENTATION, batch_stream, gaussian_noise
 
         for augment in (False, True):
             stream = batch_stream(cache.images, ids, 32, 0, 0, augment)

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from captcha_cli.synthetic import generate_folder
+from captcha_cli.data.synthetic import generate_folder
 
 EXPORTS = ("tflite", "onnx")  # `captcha export` formats timed beside the .keras model
 DDDDOCR_ONE = (
@@ -40,7 +40,7 @@ def cold_start(command: list[str], runs: int) -> float:
 
 
 def ours_throughput(model: Path, paths: list[Path]) -> tuple[float, float]:
-    from captcha_cli.inference import open_reader
+    from captcha_cli.inference.readers import open_reader
 
     reader = open_reader(model)
     reader.read_files(paths[:64])  # warm-up: graph tracing
@@ -73,7 +73,7 @@ def main() -> None:
     parser.add_argument("--length", default="4,6")
     args = parser.parse_args()
     from captcha_cli.charset import parse_charset
-    from captcha_cli.synthetic import parse_lengths
+    from captcha_cli.data.synthetic import parse_lengths
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "images"

@@ -37,13 +37,14 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from captcha_cli.charset import DEFAULT_CHARSET  # noqa: E402
-from captcha_cli.model import Kernels, build_model, layer_macs  # noqa: E402
+from captcha_cli.data.synthetic import generate_folder  # noqa: E402
+from captcha_cli.model.kernels import Kernels  # noqa: E402
+from captcha_cli.model.network import build_model, layer_macs  # noqa: E402
 from captcha_cli.precision import detect_precision  # noqa: E402
-from captcha_cli.report import NullReporter  # noqa: E402
-from captcha_cli.runs import MetricsLog  # noqa: E402
+from captcha_cli.reporting import NullReporter  # noqa: E402
 from captcha_cli.spec import ModelSpec, load_spec, spec_for_arch, train_config_for  # noqa: E402
-from captcha_cli.synthetic import generate_folder  # noqa: E402
-from captcha_cli.training import DataOptions, TrainRequest, run_training  # noqa: E402
+from captcha_cli.training.runs import MetricsLog  # noqa: E402
+from captcha_cli.training.trainer import DataOptions, TrainRequest, run_training  # noqa: E402
 
 BASELINE = "baseline fit float32"
 

@@ -50,7 +50,7 @@ def tiny_spec() -> ModelSpec:
 @pytest.fixture(scope="session")
 def default_model():
     """The report's full ResNet-34, built once."""
-    from captcha_cli.model import build_model
+    from captcha_cli.model.network import build_model
 
     return build_model(ModelSpec())
 
@@ -58,7 +58,7 @@ def default_model():
 @pytest.fixture(scope="session")
 def digits_dir(tmp_path_factory):
     """64 labelled 4-digit captchas (simple style), shared by training and prediction tests."""
-    from captcha_cli.synthetic import generate_folder
+    from captcha_cli.data.synthetic import generate_folder
 
     out = tmp_path_factory.mktemp("digits")
     generate_folder(out, 64, "simple", "0123456789", (4,), 200, 60, seed=11)

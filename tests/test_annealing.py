@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from captcha_cli.annealing import FLOOR, BudgetAnneal, budget_progress
-from captcha_cli.runs import MetricsLog
+from captcha_cli.training.annealing import FLOOR, BudgetAnneal, budget_progress
+from captcha_cli.training.runs import MetricsLog
 from tests.conftest import TINY_TRAIN
 from tests.helpers import invoke
 

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from captcha_cli.arithmetic import ExpressionError, random_expression, solve
-from captcha_cli.datasets import audit_folder
+from captcha_cli.data.arithmetic import ExpressionError, random_expression, solve
+from captcha_cli.data.datasets import audit_folder
 from tests.helpers import invoke, invoke_json
 
 

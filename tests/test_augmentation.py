@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from captcha_cli.batches import Augmentation, augment_batch, gaussian_noise
+from captcha_cli.training.batches import Augmentation, augment_batch, gaussian_noise
 
 NO_CHANGE = Augmentation(rotation_deg=0, scale=0, shift_x=0, shift_y=0, contrast=0, brightness=0, noise_std=0)
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from captcha_cli.averaging import WeightAverage
+from captcha_cli.training.averaging import WeightAverage
 
 
 def _model() -> keras.Model:

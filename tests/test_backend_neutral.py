@@ -10,7 +10,16 @@ import pytest
 import captcha_cli
 
 PACKAGE = Path(captcha_cli.__file__).parent
-NEUTRAL = ["model.py", "losses.py", "batches.py", "decoding.py", "freshdata.py", "synthetic.py", "preprocessing.py"]
+NEUTRAL = [
+    "model/network.py",
+    "model/kernels.py",
+    "model/losses.py",
+    "model/decoding.py",
+    "training/batches.py",
+    "training/freshdata.py",
+    "data/synthetic.py",
+    "data/preprocessing.py",
+]
 
 
 def module_level_imports(path: Path) -> set[str]:
@@ -24,12 +33,18 @@ def module_level_imports(path: Path) -> set[str]:
     return names
 
 
+def source_of(module: str) -> str:
+    """`captcha_cli.model.network` -> `model/network.py`; a package -> its `__init__.py`."""
+    relative = "/".join(module.split(".")[1:])
+    return f"{relative}/__init__.py" if (PACKAGE / relative).is_dir() else f"{relative}.py"
+
+
 def captcha_cli_imports(path: Path) -> set[str]:
     """The package's own modules a module imports at load time."""
     found = set()
     for node in ast.parse(path.read_text()).body:
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("captcha_cli."):
-            found.add(node.module.split(".")[1] + ".py")
+            found.add(source_of(node.module))
     return found
 
 

@@ -422,7 +422,7 @@ def test_a_model_with_a_lambda_layer_is_refused_not_run(runner, tmp_path, traine
 def test_saved_models_load_with_plain_keras_after_importing_captcha_cli(trained_run) -> None:
     """What docs/training.md promises for loading a run's .keras file outside the CLI."""
     code = (
-        "import captcha_cli.model, keras, sys\n"
+        "import captcha_cli.model.network, keras, sys\n"
         f"model = keras.saving.load_model({str(trained_run[0] / 'best.keras')!r})\n"
         "print(model.name)\n"
     )

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from captcha_cli.calibration import apply_calibration, expected_calibration_error, fit_calibration, reliability
 from captcha_cli.errors import SpecError
+from captcha_cli.model.calibration import apply_calibration, expected_calibration_error, fit_calibration, reliability
 from captcha_cli.spec import ModelSpec, spec_for_arch
 from tests.helpers import invoke, invoke_json
 

@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from captcha_cli.decoding import Constraint, _best_path_of_length, _probability_of_lengths, decode_logits
 from captcha_cli.errors import CaptchaError
+from captcha_cli.model.decoding import Constraint, _best_path_of_length, _probability_of_lengths, decode_logits
 from captcha_cli.spec import spec_for_arch
 from tests.helpers import invoke, invoke_json
 

@@ -46,7 +46,7 @@ def test_generate_same_seed_same_files(runner, tmp_path, style) -> None:
 def test_seeded_captcha_library_repeats_and_restores_secrets() -> None:
     import captcha.image as library
 
-    from captcha_cli.synthetic import seeded_captcha_library
+    from captcha_cli.data.synthetic import seeded_captcha_library
 
     original = library.secrets
     draws = []

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from captcha_cli.datasets import Sample, audit_folder, label_from_name, split
+from captcha_cli.data.datasets import Sample, audit_folder, label_from_name, split
+from captcha_cli.data.imagecache import build_cache, load_cache
+from captcha_cli.data.labelled import load_labelled
+from captcha_cli.data.synthetic import sample
 from captcha_cli.errors import DatasetError, ImageError
-from captcha_cli.imagecache import build_cache, load_cache
-from captcha_cli.labelled import load_labelled
-from captcha_cli.synthetic import sample
 
 
 def write_png(path: Path, seed: int = 0, text: str = "ab12") -> Path:
@@ -162,7 +162,7 @@ def test_cache_round_trip(tmp_path) -> None:
 
 
 def test_cache_on_disk_drops_images_that_fail_to_decode(tmp_path, monkeypatch) -> None:
-    import captcha_cli.imagecache as imagecache
+    import captcha_cli.data.imagecache as imagecache
 
     for i in range(7):
         write_png(tmp_path / "data" / f"ab{i}0-x.png", i)

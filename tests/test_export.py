@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from captcha_cli.decoding import decode_logits
-from captcha_cli.inference import LiteReader, OnnxReader, Reader
+from captcha_cli.inference.readers import LiteReader, OnnxReader, Reader
+from captcha_cli.model.decoding import decode_logits
 from tests.helpers import invoke, invoke_json, run_in_fresh_process
 
 READERS = {"tflite": LiteReader, "onnx": OnnxReader}
@@ -41,8 +41,8 @@ def test_export_parity(runner, trained_run, digits_dir, tmp_path, fmt) -> None:
 def test_export_of_a_ctc_model_with_the_sequence_shortcut(runner, tiny_spec, digits_dir, tmp_path, fmt) -> None:
     from dataclasses import replace
 
-    from captcha_cli.model import build_model
-    from captcha_cli.modelio import save_model
+    from captcha_cli.model.modelio import save_model
+    from captcha_cli.model.network import build_model
 
     spec = replace(tiny_spec, loss="ctc", sequence_shortcut=True, stage_strides=(1, 1, 1, 1))
     path = save_model(build_model(spec), spec, tmp_path / "shortcut.keras")

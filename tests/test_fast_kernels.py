@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from captcha_cli.model import SMALL_MAP_POSITIONS, SmallMapConv2D
-from captcha_cli.optimizers import FusedAdam
+from captcha_cli.model.kernels import SMALL_MAP_POSITIONS, SmallMapConv2D
+from captcha_cli.model.optimizers import FusedAdam
 
 
 @pytest.fixture(autouse=True)
@@ -118,7 +118,7 @@ def test_fused_adam_runs_one_kernel_per_variable() -> None:
 
 def test_weight_decay_shrinks_kernels_only() -> None:
     from captcha_cli.spec import TrainConfig
-    from captcha_cli.training import make_optimizer
+    from captcha_cli.training.trainer import make_optimizer
 
     kernel, bias = keras.Variable(tf.ones((4, 4))), keras.Variable(tf.ones((4,)))
     optimizer = make_optimizer(TrainConfig(learning_rate=0.01, weight_decay=0.5), "float32", [kernel, bias])

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from captcha_cli.model import FusedBatchNormalization, build_model
-from captcha_cli.modelio import save_model
+from captcha_cli.model.kernels import FusedBatchNormalization
+from captcha_cli.model.modelio import save_model
+from captcha_cli.model.network import build_model
 
 
 def _pair(dtype: str) -> tuple[keras.layers.BatchNormalization, FusedBatchNormalization, tf.Tensor]:
@@ -64,7 +65,7 @@ def test_a_saved_model_loads_in_a_fresh_process(tmp_path, tiny_spec) -> None:
     assert any(isinstance(layer, FusedBatchNormalization) for layer in model.layers)
     save_model(model, tiny_spec, tmp_path / "best.keras")
     code = (
-        "import sys; from pathlib import Path; from captcha_cli.modelio import load_model; "
+        "import sys; from pathlib import Path; from captcha_cli.model.modelio import load_model; "
         "m, _, _ = load_model(Path(sys.argv[1])); "
         "print(type(m.get_layer('conv1_bn')).__name__, type(m.get_layer('conv5_block1_1_conv')).__name__)"
     )

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from captcha_cli.geometry import choose_geometry, steps_wanted
+from captcha_cli.data.geometry import choose_geometry, steps_wanted
 from captcha_cli.spec import ModelSpec, spec_for_arch
 from tests.helpers import invoke, invoke_json
 
@@ -136,9 +136,9 @@ def test_small_trains_on_any_geometry_and_keeps_its_choice(runner, tmp_path, gen
 def test_a_model_saved_before_width_strides_loads_and_reads_as_before(tmp_path, digits_dir) -> None:
     import numpy as np
 
-    from captcha_cli.inference import Reader
-    from captcha_cli.model import build_model
-    from captcha_cli.modelio import save_model
+    from captcha_cli.inference.readers import Reader
+    from captcha_cli.model.modelio import save_model
+    from captcha_cli.model.network import build_model
     from captcha_cli.spec import spec_path_for
 
     spec = spec_for_arch("small", charset="0123456789", max_length=4, stage_blocks=(1, 1, 1, 1))

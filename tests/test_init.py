@@ -8,8 +8,8 @@ import keras
 import numpy as np
 import pytest
 
-from captcha_cli.modelio import load_model
-from captcha_cli.synthetic import generate_folder
+from captcha_cli.data.synthetic import generate_folder
+from captcha_cli.model.modelio import load_model
 from tests.conftest import TINY_TRAIN
 from tests.helpers import invoke
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from captcha_cli.decoding import accuracy, decode_logits
-from captcha_cli.losses import make_confidence_penalty, make_loss
+from captcha_cli.model.decoding import accuracy, decode_logits
+from captcha_cli.model.losses import make_confidence_penalty, make_loss
 from captcha_cli.spec import spec_for_arch
 
 CHARS = "abc"

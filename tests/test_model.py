@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
 from captcha_cli.errors import ModelFileError, SpecError
-from captcha_cli.model import build_model, describe_model, residual_block, residual_stack
-from captcha_cli.modelio import load_model, save_model
+from captcha_cli.model.modelio import load_model, save_model
+from captcha_cli.model.network import build_model, describe_model, residual_block, residual_stack
 from captcha_cli.spec import ModelSpec, save_spec, spec_for_arch
 
 # The report's test result (REPORT_EN.md section 1): total parameters of captcha_resnet34.
@@ -158,3 +159,15 @@ def test_full_model_save_reload(tmp_path, default_model) -> None:
     np.testing.assert_allclose(
         default_model(batch, training=False), loaded(batch, training=False), rtol=1e-5, atol=1e-5
     )
+
+
+def test_a_model_saved_before_the_layout_by_layer_loads_and_reads_the_same() -> None:
+    """A `tiny` model saved by 0.3.0, whose layers name the module `captcha_cli.model` (now
+    `captcha_cli.model.kernels`): it loads, and gives the outputs it gave when it was saved."""
+    model, spec, _ = load_model(Path(__file__).parent / "data" / "model-0.3.0" / "last.keras")
+    assert model.name == "captcha_tiny" and spec.charset == "0123456789" and spec.max_length == 4
+    x = np.linspace(0, 1, 32 * 64 * 3, dtype=np.float32).reshape(1, 32, 64, 3)
+    y = np.asarray(model.predict(x, verbose=0))
+    assert y.shape == (1, 44)
+    np.testing.assert_allclose(y[0, :4], [0.0021692, 0.00220289, 0.00344235, -0.00287871], atol=1e-6)
+    assert float(y.sum()) == pytest.approx(0.008719968609511852, abs=1e-5)

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from captcha_cli.calibration import apply_calibration
-from captcha_cli.datasets import Sample
-from captcha_cli.evaluation import edit_distance, score
-from captcha_cli.inference import Prediction
+from captcha_cli.data.datasets import Sample
+from captcha_cli.inference.evaluation import edit_distance, score
+from captcha_cli.inference.readers import Prediction
+from captcha_cli.model.calibration import apply_calibration
 from captcha_cli.spec import load_spec
 from tests.helpers import invoke, invoke_json
 

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from captcha_cli import preprocessing
-from captcha_cli.errors import ImageError, SpecError
-from captcha_cli.preprocessing import (
+from captcha_cli.data import preprocessing
+from captcha_cli.data.preprocessing import (
     decode_image,
     normalize,
     opencv_steps,
@@ -19,7 +18,8 @@ from captcha_cli.preprocessing import (
     prepare_uint8,
     resolve_backend,
 )
-from captcha_cli.synthetic import sample
+from captcha_cli.data.synthetic import sample
+from captcha_cli.errors import ImageError, SpecError
 
 
 @pytest.fixture(scope="module")

@@ -284,7 +284,7 @@ def test_a_wider_address_needs_a_key(runner, onnx_model) -> None:
 def test_serving_an_export_never_imports_tensorflow(onnx_model) -> None:
     code = (
         "import sys\n"
-        "from captcha_cli.service import ServeOptions, create_app\n"
+        "from captcha_cli.inference.service import ServeOptions, create_app\n"
         f"create_app(ServeOptions({str(onnx_model)!r}))\n"
         "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
     )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from captcha_cli.model import build_model
-from captcha_cli.modelio import save_model
+from captcha_cli.model.modelio import save_model
+from captcha_cli.model.network import build_model
 from tests.helpers import invoke, invoke_json
 
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from captcha_cli.decoding import ctc_text_log_probability
+from captcha_cli.inference.suspects import rank_suspects
+from captcha_cli.model.decoding import ctc_text_log_probability
 from captcha_cli.spec import spec_for_arch
-from captcha_cli.suspects import rank_suspects
 from tests.helpers import invoke_json
 
 

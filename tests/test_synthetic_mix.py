@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from captcha_cli.batches import batch_stream
+from captcha_cli.data.preprocessing import prepare_uint8
+from captcha_cli.data.synthetic import sample
 from captcha_cli.errors import CaptchaError
-from captcha_cli.freshdata import SERIES_SALT, FreshCaptchas, mixed_count
-from captcha_cli.preprocessing import prepare_uint8
 from captcha_cli.spec import ModelSpec
-from captcha_cli.synthetic import sample
+from captcha_cli.training.batches import batch_stream
+from captcha_cli.training.freshdata import SERIES_SALT, FreshCaptchas, mixed_count
 from tests.conftest import TINY, TINY_TRAIN
 from tests.helpers import invoke
 

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from captcha_cli.inference import Reader
-from captcha_cli.modelio import load_model
-from captcha_cli.runs import MetricsLog, format_duration, parse_duration, read_arrays
+from captcha_cli.inference.readers import Reader
+from captcha_cli.model.modelio import load_model
 from captcha_cli.spec import load_spec
+from captcha_cli.training.runs import MetricsLog, format_duration, parse_duration, read_arrays
 from tests.conftest import TINY_TRAIN
 from tests.helpers import invoke, invoke_json
 
@@ -151,43 +151,39 @@ def test_resume_continues_steps_and_lr(runner, tmp_path, digits_dir) -> None:
     assert any(state["lr"] == pytest.approx(0.2 / 2**k) for k in range(4)), state["lr"]
 
 
-class CrashAtStep:
-    """A callback that fails the run at one step, as a killed process would (no final checkpoint)."""
+class AtStep:
+    """A callback that, at the end of one step, fails the run as a killed process would (no final
+    checkpoint), or presses Ctrl-C (the run stops cleanly between two validation rounds)."""
 
-    def __init__(self, step: int) -> None:
+    def __init__(self, step: int, action: str) -> None:
         import keras
 
-        class Crash(keras.callbacks.Callback):
+        class Act(keras.callbacks.Callback):
             def on_train_batch_end(inner, batch, logs=None) -> None:  # noqa: N805
                 inner.seen = getattr(inner, "seen", 0) + 1
-                if inner.seen == step:
+                if inner.seen != step:
+                    return
+                if action == "crash":
                     raise RuntimeError(f"crashed at step {step}")
+                os.kill(os.getpid(), signal.SIGINT)  # the handler `captcha train` installs sets its stop flag
 
-        self.callback = Crash()
+        self.callback = Act()
 
 
-def test_resume_after_a_crash_reaches_the_same_weights(runner, tmp_path, digits_dir, monkeypatch) -> None:
-    """Steps 1-5, a crash, a resume from the step-3 checkpoint (inside the round of steps 3-4) to
-    step 8: the same weights, learning rate and validation rows as a run that never stopped."""
-    import captcha_cli.training as training
+RESUMED_RUN = [*TINY_TRAIN, "--val-every", "2", "--save-every", "3", "--patience", "1", "--lr", "0.05"]
+RESUMED_RUN += ["--ema", "0.9", "--max-steps", "8"]
 
-    base = [*TINY_TRAIN, "--val-every", "2", "--save-every", "3", "--patience", "1", "--lr", "0.05"]
-    base += ["--ema", "0.9", "--max-steps", "8", "--project", tmp_path]
-    assert invoke(runner, "train", digits_dir, *base, "--name", "whole").exit_code == 0
-    plain = training.run_callbacks
-    with monkeypatch.context() as patch:
-        patch.setattr(training, "run_callbacks", lambda *c: [CrashAtStep(5).callback, *plain(*c)])
-        crashed = invoke(runner, "train", digits_dir, *base, "--name", "cut")
-    assert crashed.exit_code == 1 and "crashed at step 5" in crashed.stderr
-    assert sorted(p.name for p in (tmp_path / "cut" / "checkpoints").iterdir()) == ["step-00000003"]
-    assert invoke(runner, "train", "--resume", tmp_path / "cut").exit_code == 0
+
+def assert_same_run(tmp_path: Path, rows_of_cut: list[int]) -> None:
+    """The runs `whole` and `cut` end with the same weights, validation rows, rate and plateau state."""
     whole, cut = (load_model(tmp_path / name / "last.keras")[0].get_weights() for name in ("whole", "cut"))
     assert len(whole) == len(cut)
     for a, b in zip(whole, cut, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     rows = {name: MetricsLog(tmp_path / name / "metrics.csv").rows for name in ("whole", "cut")}
-    assert [int(r["step"]) for r in rows["cut"]] == [2, 4, 6, 8]
-    for a, b in zip(rows["whole"], rows["cut"], strict=True):
+    assert [int(r["step"]) for r in rows["cut"]] == rows_of_cut
+    cut_rows = [r for r in rows["cut"] if int(r["step"]) % 2 == 0]  # the rounds' rows, not a stop's
+    for a, b in zip(rows["whole"], cut_rows, strict=True):
         for key in ("val_loss", "full_string_acc", "char_acc", "lr"):  # "loss": the round's steps since the resume
             assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
     state = {
@@ -195,6 +191,41 @@ def test_resume_after_a_crash_reaches_the_same_weights(runner, tmp_path, digits_
         for name in ("whole", "cut")
     }
     assert state["whole"]["plateau"] == state["cut"]["plateau"] and state["whole"]["lr"] == state["cut"]["lr"]
+
+
+def test_resume_after_a_crash_reaches_the_same_weights(runner, tmp_path, digits_dir, monkeypatch) -> None:
+    """Steps 1-5, a crash, a resume from the step-3 checkpoint (inside the round of steps 3-4) to
+    step 8: the same weights, learning rate and validation rows as a run that never stopped."""
+    import captcha_cli.training.trainer as training
+
+    base = [*RESUMED_RUN, "--project", tmp_path]
+    assert invoke(runner, "train", digits_dir, *base, "--name", "whole").exit_code == 0
+    plain = training.run_callbacks
+    with monkeypatch.context() as patch:
+        patch.setattr(training, "run_callbacks", lambda *c: [AtStep(5, "crash").callback, *plain(*c)])
+        crashed = invoke(runner, "train", digits_dir, *base, "--name", "cut")
+    assert crashed.exit_code == 1 and "crashed at step 5" in crashed.stderr
+    assert sorted(p.name for p in (tmp_path / "cut" / "checkpoints").iterdir()) == ["step-00000003"]
+    assert invoke(runner, "train", "--resume", tmp_path / "cut").exit_code == 0
+    assert_same_run(tmp_path, [2, 4, 6, 8])
+
+
+def test_resume_after_ctrl_c_reaches_the_same_weights(runner, tmp_path, digits_dir, monkeypatch) -> None:
+    """Ctrl-C at step 5 (inside the round of steps 5-6): the run validates and saves at step 5, and
+    the adaptive learning rate does not count that validation as a round, so the resumed run ends
+    as the one that never stopped."""
+    import captcha_cli.training.trainer as training
+
+    base = [*RESUMED_RUN, "--project", tmp_path]
+    assert invoke(runner, "train", digits_dir, *base, "--name", "whole").exit_code == 0
+    plain = training.run_callbacks
+    with monkeypatch.context() as patch:
+        patch.setattr(training, "run_callbacks", lambda *c: [AtStep(5, "stop").callback, *plain(*c)])
+        stopped = invoke(runner, "train", digits_dir, *base, "--name", "cut")
+    assert stopped.exit_code == 130 and "Resume with" in stopped.stderr
+    assert "step-00000005" in {p.name for p in (tmp_path / "cut" / "checkpoints").iterdir()}
+    assert invoke(runner, "train", "--resume", tmp_path / "cut").exit_code == 0
+    assert_same_run(tmp_path, [2, 4, 5, 6, 8])
 
 
 def test_resume_refuses_changed_arch_or_charset(runner, trained_run) -> None:
@@ -578,8 +609,8 @@ def test_strategy_errors(runner, tmp_path, digits_dir, monkeypatch) -> None:
     assert "Error: --strategy multi-worker needs TF_CONFIG describing the cluster and this task" in result.stderr
     from types import SimpleNamespace
 
-    from captcha_cli.distribute import check_batch
     from captcha_cli.errors import TrainingError
+    from captcha_cli.training.distribute import check_batch
 
     check_batch(8, SimpleNamespace(num_replicas_in_sync=2))
     with pytest.raises(TrainingError, match="divide evenly over 2 replicas. Received: batch_size=7"):

@@ -6,10 +6,10 @@ import keras
 import pytest
 from keras import layers
 
-from captcha_cli import model as model_module
 from captcha_cli.checks.model_checks import architecture_checks
-from captcha_cli.model import build_model
-from captcha_cli.modelio import save_model
+from captcha_cli.model import network as model_module
+from captcha_cli.model.modelio import save_model
+from captcha_cli.model.network import build_model
 from captcha_cli.spec import ModelSpec
 from tests.helpers import invoke, invoke_json
 
@@ -156,8 +156,8 @@ def test_training_checks_fail_on_wrong_defaults(monkeypatch) -> None:
 def test_preprocessing_checks_fail_on_a_changed_step(monkeypatch) -> None:
     from dataclasses import replace
 
-    from captcha_cli import preprocessing
     from captcha_cli.checks.preprocessing_checks import preprocessing_checks
+    from captcha_cli.data import preprocessing
 
     monkeypatch.setattr(preprocessing, "OPENCV", replace(preprocessing.OPENCV, clahe_clip=2.0))
     monkeypatch.setattr(preprocessing.opencv_steps, "__defaults__", (preprocessing.OPENCV,))

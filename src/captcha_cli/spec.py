@@ -86,7 +86,7 @@ class ModelSpec:
     loss: str = "softmax"
     sequence_shortcut: bool = False  # the head also reads the CNN's sequence, beside the BiLSTM's output
     # (a, b) of the confidence map sigmoid(a * ln(raw confidence) + b), fitted on the validation split
-    # when training ends (captcha_cli.calibration); empty: confidences are the raw ones (older models)
+    # when training ends (captcha_cli.model.calibration); empty: confidences are the raw ones (older models)
     calibration: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:

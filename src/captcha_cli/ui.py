@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -24,6 +24,15 @@ from rich.progress import (
 from rich.table import Table
 
 from captcha_cli.charset import compact_charset
+from captcha_cli.reporting import (
+    AnnealStarted,
+    Event,
+    LearningRateLowered,
+    LearningRateWatch,
+    RunEnded,
+    RunStarted,
+    ValidationDone,
+)
 
 stdout = Console(soft_wrap=True)
 stderr = Console(stderr=True, soft_wrap=True)
@@ -259,12 +268,13 @@ def render_audit(stats: dict[str, Any], console: Console | None = None) -> None:
 
 
 class ConsoleReporter:
-    """The rich Reporter: progress bars on stderr, notes, and renderings of workflow events."""
+    """The rich Reporter: progress bars on stderr, notes, and renderings of workflow events (each
+    kind of event that has a renderer; the others are not shown)."""
 
     def __init__(self, enabled: bool = True, console: Console | None = None) -> None:
         self.enabled = enabled
         self.console = console or stderr
-        self.renderers: dict[str, Any] = {}
+        self.renderers: dict[type, Callable[[Any, Console], None]] = {}
 
     def progress(self, description: str, total: int | None) -> ProgressBar:
         return ProgressBar(description, total, enabled=self.enabled, console=self.console)
@@ -273,10 +283,10 @@ class ConsoleReporter:
         if self.enabled:
             self.console.print(message, highlight=False, markup=False)
 
-    def event(self, kind: str, data: dict[str, Any]) -> None:
-        renderer = self.renderers.get(kind)
+    def event(self, event: Event) -> None:
+        renderer = self.renderers.get(type(event))
         if self.enabled and renderer is not None:
-            renderer(data, self.console)
+            renderer(event, self.console)
 
 
 # The training panel's lines for options that are off (0) unless given or set by a preset.
@@ -287,44 +297,42 @@ _OPTIONAL_TRAINING_LINES = (
 )
 
 
-def _render_run_start(data: dict[str, Any], console: Console) -> None:
+def _render_run_start(run: RunStarted, console: Console) -> None:
     lines = [
-        f"run folder     {data['run_dir']}" + ("  (resumed)" if data["resumed"] else ""),
-        f"data           {data['data']}: {data['train']:,} train / {data['val']:,} validation images",
-        f"charset        {compact_charset(data['charset'])} ({len(data['charset'])} + padding), "
-        f"max length {data['max_length']}",
-        f"model          {data['arch']}, loss {data['loss']}, preprocessing {data['preprocessing']}",
-        f"input          {data['input']}",
-        *([f"starts from    {data['init']}"] if data.get("init") else []),
-        f"precision      {data['precision']}, batch size {data['batch_size']}",
-        f"batches        {data['batch_makeup']}",
+        f"run folder     {run.run_dir}" + ("  (resumed)" if run.resumed else ""),
+        f"data           {run.data}: {run.train:,} train / {run.val:,} validation images",
+        f"charset        {compact_charset(run.charset)} ({len(run.charset)} + padding), max length {run.max_length}",
+        f"model          {run.arch}, loss {run.loss}, preprocessing {run.preprocessing}",
+        f"input          {run.input}",
+        *([f"starts from    {run.init}"] if run.init else []),
+        f"precision      {run.precision}, batch size {run.batch_size}",
+        f"batches        {run.batch_makeup}",
     ]
-    lines += [line.format(data[key]) for key, line in _OPTIONAL_TRAINING_LINES if data.get(key)]
+    lines += [line.format(getattr(run, key)) for key, line in _OPTIONAL_TRAINING_LINES if getattr(run, key)]
     render_panel("Training", lines, console)
 
 
-def _render_lr_start(data: dict[str, Any], console: Console) -> None:
+def _render_lr_start(watch: LearningRateWatch, console: Console) -> None:
+    factor = f"{watch.factor} (halve)" if watch.factor == 0.5 else f"{watch.factor}"
     lines = [
-        f"initial learning rate  {data['lr']:.6f}",
-        f"monitor                {data['monitor']} ({data['mode']})",
-        f"factor                 {data['factor']} (halve)"
-        if data["factor"] == 0.5
-        else f"factor                 {data['factor']}",
-        f"patience               {data['patience']} validation rounds",
-        f"minimum learning rate  {data['min_lr']:g}",
+        f"initial learning rate  {watch.lr:.6f}",
+        f"monitor                {watch.monitor} ({watch.mode})",
+        f"factor                 {factor}",
+        f"patience               {watch.patience} validation rounds",
+        f"minimum learning rate  {watch.min_lr:g}",
     ]
     render_panel("Adaptive learning rate", lines, console)
 
 
-def _render_lr_reduced(data: dict[str, Any], console: Console) -> None:
-    lines = [f"{data['old']:.6f} -> {data['new']:.6f} (-{data['percent']:.1f}%)", f"reason: {data['reason']}"]
-    render_panel(f"Learning rate lowered (validation round {data['round']})", lines, console, style="yellow")
+def _render_lr_reduced(lowered: LearningRateLowered, console: Console) -> None:
+    lines = [f"{lowered.old:.6f} -> {lowered.new:.6f} (-{lowered.percent:.1f}%)", f"reason: {lowered.reason}"]
+    render_panel(f"Learning rate lowered (validation round {lowered.round})", lines, console, style="yellow")
 
 
-def _render_lr_anneal(data: dict[str, Any], console: Console) -> None:
+def _render_lr_anneal(anneal: AnnealStarted, console: Console) -> None:
     lines = [
-        f"{data['from']:.6f} -> {data['to']:.6f} along a half cosine, from step {data['step']:,}",
-        f"reason: the last {data['fraction']:.0%} of the budget (--anneal {data['fraction']:g})",
+        f"{anneal.start:.6f} -> {anneal.end:.6f} along a half cosine, from step {anneal.step:,}",
+        f"reason: the last {anneal.fraction:.0%} of the budget (--anneal {anneal.fraction:g})",
     ]
     render_panel("Learning rate annealing", lines, console, style="yellow")
 
@@ -334,40 +342,45 @@ VALIDATION_HEADER = (
 )
 
 
-def _render_validation(data: dict[str, Any], console: Console) -> None:
-    if not getattr(console, "_captcha_header_shown", False):
-        console.print(VALIDATION_HEADER, style="bold", highlight=False)
-        console._captcha_header_shown = True
-    star = " *" if data["improved"] else ""
+class ValidationTable:
+    """Each validation round as one row, under a header printed once."""
+
+    def __init__(self) -> None:
+        self.header_shown = False
+
+    def __call__(self, row: ValidationDone, console: Console) -> None:
+        if not self.header_shown:
+            console.print(VALIDATION_HEADER, style="bold", highlight=False)
+            self.header_shown = True
+        star = " *" if row.improved else ""
+        console.print(
+            f"{row.step:>9,}  {row.loss:>8.4f}  {row.val_loss:>8.4f}  "
+            f"{row.full_string_acc:>8.2%}  {row.char_acc:>8.2%}  {row.lr:>9.2e}  "
+            f"{row.images_per_s:>7.1f}  {row.best:>7.2%}{star}",
+            highlight=False,
+        )
+
+
+def _render_run_end(end: RunEnded, console: Console) -> None:
     console.print(
-        f"{data['step']:>9,}  {data['loss']:>8.4f}  {data['val_loss']:>8.4f}  "
-        f"{data['full_string_acc']:>8.2%}  {data['char_acc']:>8.2%}  {data['lr']:>9.2e}  "
-        f"{data['images_per_s']:>7.1f}  {data['best']:>7.2%}{star}",
+        f"Stopped at step {end.step:,}: {end.reason}. Best full-string accuracy "
+        f"{max(end.best, 0):.2%}. Models in {end.run_dir}",
         highlight=False,
     )
-
-
-def _render_run_end(data: dict[str, Any], console: Console) -> None:
-    console.print(
-        f"Stopped at step {data['step']:,}: {data['reason']}. Best full-string accuracy "
-        f"{max(data['best'], 0):.2%}. Models in {data['run_dir']}",
-        highlight=False,
-    )
-
-
-TRAINING_RENDERERS = {
-    "run_start": _render_run_start,
-    "lr_start": _render_lr_start,
-    "lr_reduced": _render_lr_reduced,
-    "lr_anneal": _render_lr_anneal,
-    "validation": _render_validation,
-    "run_end": _render_run_end,
-}
 
 
 def training_reporter(enabled: bool) -> ConsoleReporter:
     reporter = ConsoleReporter(enabled)
-    reporter.renderers.update(TRAINING_RENDERERS)
+    reporter.renderers.update(
+        {
+            RunStarted: _render_run_start,
+            LearningRateWatch: _render_lr_start,
+            LearningRateLowered: _render_lr_reduced,
+            AnnealStarted: _render_lr_anneal,
+            ValidationDone: ValidationTable(),
+            RunEnded: _render_run_end,
+        }
+    )
     return reporter
 
 

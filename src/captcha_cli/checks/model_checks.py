@@ -10,7 +10,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from captcha_cli.checks import Check, check, guarded
+from captcha_cli.checks.base import Check, check, guarded
 from captcha_cli.spec import ModelSpec
 
 REPORT_PARAMS = 32_054_714
@@ -347,7 +347,7 @@ def architecture_checks(model: keras.Model, spec: ModelSpec) -> list[Check]:
         total = model.count_params()
         if report:
             return check("parameter count", f"{REPORT_PARAMS:,} (report)", f"{total:,}", total == REPORT_PARAMS)
-        from captcha_cli.model import build_model
+        from captcha_cli.model.network import build_model
 
         expected = build_model(spec).count_params()
         return check("parameter count", f"{expected:,} (built from its spec)", f"{total:,}", total == expected)
@@ -425,7 +425,7 @@ def architecture_checks(model: keras.Model, spec: ModelSpec) -> list[Check]:
 
 def unnamed_block_check() -> Check:
     """`residual_block` and `residual_stack` build without a name (the report's fixed bug)."""
-    from captcha_cli.model import residual_block, residual_stack
+    from captcha_cli.model.network import residual_block, residual_stack
 
     def probe() -> Check:
         inputs = keras.Input(shape=(16, 16, 8))
@@ -446,11 +446,11 @@ def unnamed_block_check() -> Check:
 def checks_for(model_path: Path | None) -> list[Check]:
     """Architecture checks on the default model (plus the unnamed-block check), or on a saved one."""
     if model_path is None:
-        from captcha_cli.model import build_model
+        from captcha_cli.model.network import build_model
 
         spec = ModelSpec()
         return [*architecture_checks(build_model(spec), spec), unnamed_block_check()]
-    from captcha_cli.modelio import load_model
+    from captcha_cli.model.modelio import load_model
 
     model, spec, _ = load_model(model_path)
     return architecture_checks(model, spec)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
-from captcha_cli.checks import Check, check, guarded
-from captcha_cli.preprocessing import opencv_steps, pil_steps, prepare_uint8, resolve_backend, scale
+from captcha_cli.checks.base import Check, check, guarded
+from captcha_cli.data.preprocessing import opencv_steps, pil_steps, prepare_uint8, resolve_backend, scale
+from captcha_cli.data.synthetic import sample
 from captcha_cli.spec import ModelSpec
-from captcha_cli.synthetic import sample
 
 OPENCV_ORDER = ["gray", "gaussian_blur", "clahe", "otsu", "open", "close", "invert", "sharpen", "rgb"]
 PIL_ORDER = ["gray", "contrast", "brightness", "sharpen_1", "sharpen_2", "binarize", "invert", "rgb"]

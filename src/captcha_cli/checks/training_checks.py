@@ -7,11 +7,11 @@ from types import SimpleNamespace
 
 import keras
 
-from captcha_cli.callbacks import AdaptiveLearningRate, create_callbacks
-from captcha_cli.checks import Check, check, guarded
-from captcha_cli.report import NullReporter
+from captcha_cli.checks.base import Check, check, guarded
+from captcha_cli.reporting import LearningRateLowered, LearningRateWatch, NullReporter
 from captcha_cli.spec import TrainConfig
-from captcha_cli.training import make_optimizer
+from captcha_cli.training.adaptive_lr import AdaptiveLearningRate, create_callbacks
+from captcha_cli.training.trainer import make_optimizer
 
 REPORT_DEFAULTS = [
     ("learning_rate", "initial learning rate", 0.001),
@@ -81,22 +81,22 @@ def training_checks() -> list[Check]:
 
     def start_log() -> Check:
         reporter, _ = _simulate([])
-        start = [d for k, d in reporter.events if k == "lr_start"]
-        found = f"{start[0]['lr']:.6f}, {start[0]['monitor']}" if start else "nothing logged"
+        start = [e for e in reporter.events if isinstance(e, LearningRateWatch)]
+        found = f"{start[0].lr:.6f}, {start[0].monitor}" if start else "nothing logged"
         return check(
             "logs the initial LR on train begin",
             "0.001000 and its configuration",
             found,
-            bool(start) and abs(start[0]["lr"] - 0.001) < 1e-9,
+            bool(start) and abs(start[0].lr - 0.001) < 1e-9,
         )
 
     def halving() -> Check:
         reporter, optimizer = _simulate([1.0] * 6)
-        changes = [d for k, d in reporter.events if k == "lr_reduced"]
+        changes = [e for e in reporter.events if isinstance(e, LearningRateLowered)]
         if not changes:
             return check("halves the LR on a plateau", "0.001000 -> 0.000500 (-50.0%)", "no change", False)
         d = changes[0]
-        found = f"{d['old']:.6f} -> {d['new']:.6f} (-{d['percent']:.1f}%)  reason: {d['reason']}"
+        found = f"{d.old:.6f} -> {d.new:.6f} (-{d.percent:.1f}%)  reason: {d.reason}"
         return check(
             "halves the LR on a plateau",
             "0.001000 -> 0.000500 (-50.0%)  reason: val_loss did not improve in 5 rounds",
@@ -106,7 +106,7 @@ def training_checks() -> list[Check]:
 
     def patience_respected() -> Check:
         reporter, _ = _simulate([1.0] * 5)
-        changes = [d for k, d in reporter.events if k == "lr_reduced"]
+        changes = [e for e in reporter.events if isinstance(e, LearningRateLowered)]
         return check("waits for patience", "no change after 4 flat rounds", f"{len(changes)} changes", not changes)
 
     def floor() -> Check:

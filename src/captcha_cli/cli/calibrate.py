@@ -23,7 +23,7 @@ def calibrate(
     """Fit the map from raw confidence to the chance of being right, for models saved without one
     or for other captchas of the same site; `captcha train` fits it itself."""
     runtime.import_tensorflow()
-    from captcha_cli.calibrate_job import calibrate as fit
+    from captcha_cli.inference.calibrate_job import calibrate as fit
 
     with ui.status(f"Calibrating {model}..."):
         results = fit(model, data)

@@ -97,7 +97,7 @@ def handle_errors(command: F) -> F:
 
 def open_model_reader(model: Path | None, project: Path, quiet: bool):
     """The reader for `--model`, or for the newest best.keras under `project` (said on stderr)."""
-    from captcha_cli.inference import newest_best_model, open_reader
+    from captcha_cli.inference.readers import newest_best_model, open_reader
 
     reader = open_reader(model or newest_best_model(project))
     if model is None and not quiet:

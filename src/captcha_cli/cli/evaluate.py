@@ -55,36 +55,15 @@ def evaluate(
 ) -> None:
     """Full-string and per-character accuracy, CER, per length, confusions, accuracy vs confidence,
     calibration error."""
-    from captcha_cli.datasets import audit_folder
-    from captcha_cli.decoding import Constraint
-    from captcha_cli.evaluation import error_grid, reliability_diagram, score
-    from captcha_cli.labelled import check_problems
+    from captcha_cli.inference.evaluation import evaluate_folder
+    from captcha_cli.model.decoding import Constraint
 
     constraint = Constraint.parse(charset, length, ignore_case)
     reader = open_model_reader(model, project, quiet)
-    spec = reader.spec
-    constraint.allowed_classes(spec)
-    audit = audit_folder(data, spec.charset, spec.max_length, label_pattern, ignore_case)
-    skipped = check_problems(audit, skip_invalid)
-    show = not (quiet or json_output)
-    with ui.ProgressBar("Evaluating", len(audit.samples), enabled=show) as bar:
-        predictions = reader.read_files([s.path for s in audit.samples], batch_size, bar.advance, None, constraint)
-    result = {
-        "model": str(reader.path),
-        "data": str(data),
-        "skipped": len(skipped),
-        "calibrated": bool(spec.calibration),
-        **score(audit.samples, predictions, ignore_case),
-    }
-    if calibration is not None:
-        reliability_diagram(result["calibration"]["bins"], result["calibration"]["ece"], calibration)
-        result["calibration"]["diagram"] = str(calibration)
-    if suspects is not None:
-        from captcha_cli.suspects import report_suspects
-
-        result["suspects"] = report_suspects(reader, result["errors"], suspects)
-    if errors is not None:
-        result["error_grid"] = {"path": str(errors), "shown": error_grid(result["errors"], errors)}
+    reporter = ui.ConsoleReporter(not (quiet or json_output))
+    result = evaluate_folder(
+        reader, data, reporter, label_pattern, constraint, skip_invalid, batch_size, errors, suspects, calibration
+    )
     if json_output:
         ui.print_json(result)
     else:

@@ -23,8 +23,8 @@ def export(
 ) -> None:
     """Export a model for serving, with its spec (captcha.spec.json) beside it."""
     runtime.import_tensorflow()
-    from captcha_cli.export import export_model
-    from captcha_cli.modelio import resolve_model_path
+    from captcha_cli.inference.export import export_model
+    from captcha_cli.model.modelio import resolve_model_path
 
     resolved = resolve_model_path(model)
     target = out or resolved.with_name(f"{resolved.stem}-{fmt}")

@@ -33,7 +33,7 @@ def generate(
     """Write labelled synthetic captchas (LABEL-<md5>.png, like the original system). The
     arithmetic style ignores --charset and --length: it draws two numbers and + - x or /."""
     from captcha_cli.charset import parse_charset
-    from captcha_cli.synthetic import generate_folder, parse_lengths
+    from captcha_cli.data.synthetic import generate_folder, parse_lengths
 
     chars, lengths = parse_charset(charset), parse_lengths(length)
     with ui.ProgressBar("Generating", count, enabled=not (quiet or json_output)) as bar:

@@ -43,7 +43,7 @@ def preprocess(
     json_output: JsonOpt = False,
 ) -> None:
     """Apply the report's color normalization to images (OUT keeps relative paths and names)."""
-    from captcha_cli.preprocessing import resolve_backend
+    from captcha_cli.data.preprocessing import resolve_backend
 
     if out is None and preview is None and cache is None:
         raise CaptchaError("nothing to do: give OUT, --preview FILE.png or --cache DIR")
@@ -51,19 +51,19 @@ def preprocess(
     show = not (quiet or json_output)
     result: dict = {"backend": concrete}
     if out is not None:
-        from captcha_cli.datasets import find_images
-        from captcha_cli.preprocess_job import normalize_folder
+        from captcha_cli.data.datasets import find_images
+        from captcha_cli.data.preprocess_job import normalize_folder
 
         with ui.ProgressBar("Normalizing", len(find_images(source)), enabled=show) as bar:
             result["normalized"] = normalize_folder(source, out, concrete, overwrite, bar.advance)
         for message in result["normalized"]["failed"]:
             ui.error(message)
     if preview is not None:
-        from captcha_cli.preprocess_job import write_preview
+        from captcha_cli.data.preprocess_job import write_preview
 
         result["preview"] = write_preview(source, preview, concrete)
     if cache is not None:
-        from captcha_cli.cache_job import write_cache
+        from captcha_cli.data.cache_job import write_cache
 
         result["cache"] = write_cache(
             source,

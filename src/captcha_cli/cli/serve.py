@@ -1,4 +1,4 @@
-"""`captcha serve`: an HTTP service that reads captchas (see captcha_cli.service)."""
+"""`captcha serve`: an HTTP service that reads captchas (see captcha_cli.inference.service)."""
 
 from __future__ import annotations
 
@@ -49,8 +49,8 @@ def serve(
     """Serve a model over HTTP: POST /predict, POST /predict/batch, GET /health, GET /metrics, docs at /docs."""
     import uvicorn
 
-    from captcha_cli.inference import newest_best_model, open_reader
-    from captcha_cli.service import ENVIRONMENT, ServeOptions, create_app, options_environment
+    from captcha_cli.inference.readers import newest_best_model, open_reader
+    from captcha_cli.inference.service import ENVIRONMENT, ServeOptions, create_app, options_environment
 
     if not _is_loopback(host) and not api_key:
         raise CaptchaError(
@@ -72,6 +72,6 @@ def serve(
     settings = dict(host=host, port=port, timeout_graceful_shutdown=8, log_level="warning")
     if workers > 1:  # each process opens the model itself, from the options in its environment
         os.environ[ENVIRONMENT] = options_environment(options)
-        uvicorn.run("captcha_cli.service:app_from_environment", factory=True, workers=workers, **settings)
+        uvicorn.run("captcha_cli.inference.service:app_from_environment", factory=True, workers=workers, **settings)
     else:
         uvicorn.run(create_app(options, reader), **settings)

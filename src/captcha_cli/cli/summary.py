@@ -46,7 +46,7 @@ def summary(
 
     spec = None if model else spec_for_arch(arch, **spec_overrides(charset, max_length, height, width))
     runtime.import_tensorflow()
-    from captcha_cli.describe import model_report
+    from captcha_cli.model.describe import model_report
 
     with ui.status("Building the model..."):
         report = model_report(spec=spec, model_path=model)
@@ -68,8 +68,8 @@ def _dataset_summary(
     width: int | None,
 ) -> None:
     from captcha_cli.charset import parse_charset
-    from captcha_cli.datasets import audit_folder
-    from captcha_cli.geometry import spec_for_data
+    from captcha_cli.data.datasets import audit_folder
+    from captcha_cli.data.geometry import spec_for_data
 
     chars = parse_charset(charset) if charset else None
     with ui.status("Auditing the dataset..."):

@@ -33,7 +33,7 @@ def _init_arch(init: Path | None) -> str | None:
     if init is None:
         return None
     runtime.import_tensorflow()
-    from captcha_cli.modelio import resolve_model_path
+    from captcha_cli.model.modelio import resolve_model_path
     from captcha_cli.spec import load_spec
 
     return load_spec(resolve_model_path(init)).arch
@@ -209,10 +209,10 @@ def train(
 ) -> None:
     """Train the captcha model: step-based, adaptive learning rate, checkpoints, best/last models."""
     from captcha_cli.charset import parse_charset
-    from captcha_cli.preprocessing import resolve_backend
-    from captcha_cli.runs import parse_duration
+    from captcha_cli.data.preprocessing import resolve_backend
+    from captcha_cli.data.synthetic import STYLES
     from captcha_cli.spec import LOSSES
-    from captcha_cli.synthetic import STYLES
+    from captcha_cli.training.runs import parse_duration
 
     for rate, option in ((dropout, "--dropout"), (ema, "--ema")):  # both in [0, 1): Typer's min gives the 0
         if rate is not None and rate >= 1.0:
@@ -256,7 +256,7 @@ def train(
     if dropout is not None:
         overrides["dropout"] = dropout
     runtime.import_tensorflow()
-    from captcha_cli.training import DataOptions, TrainRequest, run_training
+    from captcha_cli.training.trainer import DataOptions, TrainRequest, run_training
 
     request = TrainRequest(
         config=config,

@@ -9,9 +9,9 @@ from pathlib import Path
 import tensorflow as tf
 
 from captcha_cli.errors import CaptchaError
-from captcha_cli.inference import EXPORT_SPEC, ONNX_FILE, ONNX_INSTALL_HINT, TFLITE_FILE
-from captcha_cli.model import build_model
-from captcha_cli.modelio import load_model
+from captcha_cli.inference.readers import EXPORT_SPEC, ONNX_FILE, ONNX_INSTALL_HINT, TFLITE_FILE
+from captcha_cli.model.modelio import load_model
+from captcha_cli.model.network import build_model
 from captcha_cli.spec import ModelSpec, save_json_atomic
 
 FORMATS = ("savedmodel", "tflite", "onnx")

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from captcha_cli.atomic import atomic_write
-from captcha_cli.decoding import ctc_text_log_probability, position_probabilities
 from captcha_cli.errors import CharsetError
+from captcha_cli.model.decoding import ctc_text_log_probability, position_probabilities
 from captcha_cli.spec import ModelSpec
 
 _FLOOR = -1000.0  # ln P of a text the model cannot produce at all (kept finite for JSON)
@@ -62,7 +62,7 @@ def write_suspects(suspects: Sequence[dict], target: Path) -> None:
 def report_suspects(reader, misreads: Sequence[dict], target: Path) -> dict:
     """Rank an evaluation's misreads, write the CSV and a gallery PNG beside it (`.png`, as
     `--errors` draws it); returns where, how many, and the ten most suspect."""
-    from captcha_cli.evaluation import error_grid
+    from captcha_cli.inference.evaluation import error_grid
 
     chunks = [misreads[i : i + 64] for i in range(0, len(misreads), 64)]
     logits = [reader.logits(np.stack([reader.load(Path(e["path"])) for e in chunk])) for chunk in chunks]

@@ -14,15 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from captcha_cli.calibration import apply_calibration, expected_calibration_error, fit_calibration
-from captcha_cli.datasets import Sample, audit_folder
-from captcha_cli.decoding import decode_logits
+from captcha_cli.data.datasets import Sample, audit_folder
+from captcha_cli.data.imagecache import is_cache
+from captcha_cli.data.labelled import load_labelled
 from captcha_cli.errors import CaptchaError
-from captcha_cli.imagecache import is_cache
-from captcha_cli.inference import Reader
-from captcha_cli.labelled import load_labelled
-from captcha_cli.runs import read_config
+from captcha_cli.inference.readers import Reader
+from captcha_cli.model.calibration import apply_calibration, expected_calibration_error, fit_calibration
+from captcha_cli.model.decoding import decode_logits
 from captcha_cli.spec import ModelSpec, save_spec
+from captcha_cli.training.runs import read_config
 
 
 def validation_samples(run_dir: Path, spec: ModelSpec) -> list[Sample]:

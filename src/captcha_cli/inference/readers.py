@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from captcha_cli.decoding import Constraint, decode_logits
+from captcha_cli.data.preprocessing import decode_image, load_for_model, prepare_uint8, scale
 from captcha_cli.errors import ImageError, ModelFileError
-from captcha_cli.preprocessing import decode_image, load_for_model, prepare_uint8, scale
+from captcha_cli.model.decoding import Constraint, decode_logits
 from captcha_cli.spec import ModelSpec, read_spec_file
 
 TFLITE_FILE = "model.tflite"
@@ -107,7 +107,7 @@ class Reader(ImageReader):
     def __init__(self, model_path: Path) -> None:
         import tensorflow as tf
 
-        from captcha_cli.modelio import load_model
+        from captcha_cli.model.modelio import load_model
 
         self.model, self.spec, self.path = load_model(model_path)
         # one traced graph for any batch size: served eagerly, a one-image request took 111 ms (p50,

@@ -34,10 +34,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from captcha_cli import __version__
-from captcha_cli.arithmetic import ExpressionError, solve
-from captcha_cli.decoding import Constraint, decode_logits
+from captcha_cli.data.arithmetic import ExpressionError, solve
 from captcha_cli.errors import CaptchaError, ImageError, ImageTooLargeError
-from captcha_cli.inference import ImageReader, open_reader
+from captcha_cli.inference.readers import ImageReader, open_reader
+from captcha_cli.model.decoding import Constraint, decode_logits
 
 ENVIRONMENT = "CAPTCHA_SERVE_OPTIONS"  # how `--workers` processes receive the options
 API_KEY_HEADER = "X-API-Key"

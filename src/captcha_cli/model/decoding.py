@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from captcha_cli.calibration import apply_calibration
 from captcha_cli.charset import parse_charset
 from captcha_cli.errors import CaptchaError
+from captcha_cli.model.calibration import apply_calibration
 from captcha_cli.spec import ModelSpec
 
 _LENGTH = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")

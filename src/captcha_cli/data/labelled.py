@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from captcha_cli.datasets import Audit, Problem, Sample, audit_folder, cross_duplicates, split
+from captcha_cli.data.datasets import Audit, Problem, Sample, audit_folder, cross_duplicates, split
 from captcha_cli.errors import DatasetError
 
 

@@ -1,6 +1,6 @@
 """Labelled captcha folders: find images, read labels, audit every file, split train/validation.
 
-No TensorFlow here; `pipeline.py` turns the audited samples into tensors.
+No TensorFlow here; `imagecache` turns the audited samples into uint8 arrays.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from captcha_cli.atomic import atomic_write
-from captcha_cli.synthetic import font
+from captcha_cli.data.synthetic import font
 
 PANEL_W, PANEL_H, MARGIN = 360, 240, 44
 COLORS = ["#1f77b4", "#d62728", "#2ca02c"]

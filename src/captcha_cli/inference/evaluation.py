@@ -1,4 +1,5 @@
-"""The `evaluate` workflow: honest numbers for a model on labelled data."""
+"""The `evaluate` workflow: honest numbers for a model on labelled data, and the pictures that
+show them (the misread images, the reliability diagram)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from captcha_cli.atomic import atomic_write
-from captcha_cli.calibration import calibration_summary
-from captcha_cli.datasets import Sample
-from captcha_cli.inference import Prediction
-from captcha_cli.preprocessing import decode_image, resize
-from captcha_cli.synthetic import font
+from captcha_cli.data.datasets import Sample, audit_folder
+from captcha_cli.data.labelled import check_problems
+from captcha_cli.data.preprocessing import decode_image, resize
+from captcha_cli.data.synthetic import font
+from captcha_cli.inference.readers import Prediction
+from captcha_cli.model.calibration import calibration_summary
+from captcha_cli.model.decoding import Constraint
+from captcha_cli.reporting import Reporter
 
 THRESHOLDS = (0.0, 0.5, 0.8, 0.9, 0.95, 0.99)
 
@@ -130,3 +134,46 @@ def reliability_diagram(bins: Sequence[dict], ece: float, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(target) as tmp:
         image.save(tmp, format="PNG")
+
+
+def evaluate_folder(
+    reader,
+    data: Path,
+    reporter: Reporter,
+    label_pattern: str | None = None,
+    constraint: Constraint | None = None,
+    skip_invalid: bool = False,
+    batch_size: int = 64,
+    errors: Path | None = None,
+    suspects: Path | None = None,
+    calibration: Path | None = None,
+) -> dict:
+    """`captcha evaluate`: audit the labelled folder `data` against the model's charset and length
+    (invalid files stop it, unless `skip_invalid`), read every image, and score the readings;
+    with `errors`, `suspects` or `calibration`, also write the misread grid, the ranked suspects
+    CSV and gallery, or the reliability diagram."""
+    spec = reader.spec
+    ignore_case = constraint is not None and constraint.ignore_case
+    if constraint is not None:
+        constraint.allowed_classes(spec)  # refuses a constraint this model cannot meet, before reading
+    audit = audit_folder(data, spec.charset, spec.max_length, label_pattern, ignore_case)
+    skipped = check_problems(audit, skip_invalid)
+    with reporter.progress("Evaluating", len(audit.samples)) as bar:
+        predictions = reader.read_files([s.path for s in audit.samples], batch_size, bar.advance, None, constraint)
+    result = {
+        "model": str(reader.path),
+        "data": str(data),
+        "skipped": len(skipped),
+        "calibrated": bool(spec.calibration),
+        **score(audit.samples, predictions, ignore_case),
+    }
+    if calibration is not None:
+        reliability_diagram(result["calibration"]["bins"], result["calibration"]["ece"], calibration)
+        result["calibration"]["diagram"] = str(calibration)
+    if suspects is not None:
+        from captcha_cli.inference.suspects import report_suspects
+
+        result["suspects"] = report_suspects(reader, result["errors"], suspects)
+    if errors is not None:
+        result["error_grid"] = {"path": str(errors), "shown": error_grid(result["errors"], errors)}
+    return result

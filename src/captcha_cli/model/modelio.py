@@ -7,7 +7,7 @@ from pathlib import Path
 
 import keras
 
-import captcha_cli.model  # noqa: F401  (registers FusedBatchNormalization and SmallMapConv2D, so saved models load)
+import captcha_cli.model.kernels  # noqa: F401  (registers FusedBatchNormalization and SmallMapConv2D, so saved models load)
 from captcha_cli.atomic import atomic_write
 from captcha_cli.errors import ModelFileError
 from captcha_cli.spec import ModelSpec, load_spec, save_spec

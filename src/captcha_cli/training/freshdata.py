@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from captcha_cli.data.preprocessing import prepare_uint8
+from captcha_cli.data.synthetic import STYLES, sample
 from captcha_cli.errors import CaptchaError
-from captcha_cli.preprocessing import prepare_uint8
 from captcha_cli.spec import ModelSpec
-from captcha_cli.synthetic import STYLES, sample
 
 SERIES_SALT = 104_729  # keeps the mix's series apart from `captcha generate --seed N`
 

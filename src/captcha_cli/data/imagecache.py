@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from captcha_cli.datasets import Problem, Sample
+from captcha_cli.data.datasets import Problem, Sample
+from captcha_cli.data.preprocessing import load_for_model
 from captcha_cli.errors import DatasetError, ImageError
-from captcha_cli.preprocessing import load_for_model
 
 CACHE_META = "cache.json"
 CACHE_IMAGES = "images.npy"

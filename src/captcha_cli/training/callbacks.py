@@ -15,14 +15,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from captcha_cli.annealing import FLOOR, BudgetAnneal, budget_progress
-from captcha_cli.callbacks import AdaptiveLearningRate
-from captcha_cli.curves import draw_curves
-from captcha_cli.distribute import agree
 from captcha_cli.errors import TrainingError
-from captcha_cli.report import Progress, Reporter
-from captcha_cli.runs import MetricsLog, format_duration
+from captcha_cli.reporting import AnnealStarted, Progress, Reporter, ValidationDone
 from captcha_cli.spec import ModelSpec, TrainConfig
+from captcha_cli.training.adaptive_lr import AdaptiveLearningRate
+from captcha_cli.training.annealing import FLOOR, BudgetAnneal, budget_progress
+from captcha_cli.training.curves import draw_curves
+from captcha_cli.training.distribute import agree
+from captcha_cli.training.runs import MetricsLog, format_duration
 
 TENSORBOARD_KEYS = ("loss", "val_loss", "full_string_acc", "char_acc", "lr", "images_per_s")
 
@@ -81,10 +81,7 @@ class RunControl(keras.callbacks.Callback):
         starting = self.anneal.start_lr is None
         rate = self.anneal.rate(progress, learning_rate(self.model))
         if starting:
-            self.reporter.event(
-                "lr_anneal",
-                {"step": state.step, "from": rate, "to": self.anneal.start_lr * FLOOR, "fraction": config.anneal},
-            )
+            self.reporter.event(AnnealStarted(state.step, rate, self.anneal.start_lr * FLOOR, config.anneal))
         self.model.optimizer.learning_rate = rate
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
@@ -172,7 +169,7 @@ class RoundLog(keras.callbacks.Callback):
         with self.writer.as_default(step=state.step):
             for key in TENSORBOARD_KEYS:
                 tf.summary.scalar(key, row[key])
-        self.reporter.event("validation", {**row, "best": state.best, "improved": bool(logs["improved"])})
+        self.reporter.event(ValidationDone(**row, best=state.best, improved=bool(logs["improved"])))
 
     def on_train_end(self, logs: dict | None = None) -> None:
         self.writer.flush()

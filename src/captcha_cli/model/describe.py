@@ -13,8 +13,8 @@ BYTES_PER_FLOAT32 = 4
 
 def model_report(spec: ModelSpec | None = None, model_path: Path | None = None) -> dict[str, Any]:
     """Parameter counts, size, shapes, MACs and per-part rows of a model."""
-    from captcha_cli.model import build_model, describe_model
-    from captcha_cli.modelio import load_model
+    from captcha_cli.model.modelio import load_model
+    from captcha_cli.model.network import build_model, describe_model
 
     if model_path is not None:
         model, spec, model_path = load_model(model_path)

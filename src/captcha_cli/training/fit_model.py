@@ -8,7 +8,7 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
-from captcha_cli.averaging import WeightAverage
+from captcha_cli.training.averaging import WeightAverage
 
 LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from captcha_cli.freshdata import FreshCaptchas
+from captcha_cli.training.freshdata import FreshCaptchas
 
 
 def sample_order(n: int, seed: int, start: int) -> Iterator[int]:

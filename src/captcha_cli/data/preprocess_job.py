@@ -9,10 +9,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from captcha_cli.atomic import atomic_write
-from captcha_cli.datasets import find_images, label_from_name
+from captcha_cli.data.datasets import find_images, label_from_name
+from captcha_cli.data.preprocessing import decode_image, normalize, resize
+from captcha_cli.data.synthetic import font as label_font
 from captcha_cli.errors import CaptchaError, ImageError
-from captcha_cli.preprocessing import decode_image, normalize, resize
-from captcha_cli.synthetic import font as label_font
 
 Progress = Callable[[int], None]
 

@@ -21,32 +21,28 @@ import numpy as np
 import tensorflow as tf
 
 from captcha_cli import __version__
-from captcha_cli.annealing import BudgetAnneal
-from captcha_cli.averaging import WeightAverage
-from captcha_cli.batches import batch_stream
-from captcha_cli.calibration import fit_calibration
-from captcha_cli.callbacks import create_callbacks
 from captcha_cli.charset import Codec, parse_charset
-from captcha_cli.datasets import Sample, split
-from captcha_cli.decoding import accuracy, decode_logits
-from captcha_cli.distribute import check_batch, is_chief, make_strategy
+from captcha_cli.data.datasets import Sample, split
+from captcha_cli.data.geometry import spec_for_data
+from captcha_cli.data.imagecache import ImageCache, build_cache, is_cache, load_cache
+from captcha_cli.data.labelled import load_labelled
+from captcha_cli.data.preprocessing import resolve_backend, scale
+from captcha_cli.data.synthetic import generate_folder, parse_lengths
 from captcha_cli.errors import SpecError, TrainingError
-from captcha_cli.freshdata import FreshCaptchas, mixed_count
-from captcha_cli.geometry import spec_for_data
-from captcha_cli.imagecache import ImageCache, build_cache, is_cache, load_cache
-from captcha_cli.labelled import load_labelled
-from captcha_cli.losses import make_confidence_penalty, make_loss
-from captcha_cli.model import build_model
-from captcha_cli.modelio import resolve_model_path, save_model
-from captcha_cli.optimizers import FusedAdam
+from captcha_cli.model.calibration import fit_calibration
+from captcha_cli.model.decoding import accuracy, decode_logits
+from captcha_cli.model.losses import make_confidence_penalty, make_loss
+from captcha_cli.model.modelio import resolve_model_path, save_model
+from captcha_cli.model.network import build_model
+from captcha_cli.model.optimizers import FusedAdam
 from captcha_cli.precision import apply_precision, detect_precision
-from captcha_cli.preprocessing import resolve_backend, scale
-from captcha_cli.report import Reporter
-from captcha_cli.runs import Checkpoints, MetricsLog, format_duration, next_run_dir, read_config, write_config
+from captcha_cli.reporting import Reporter, RunEnded, RunStarted
 from captcha_cli.spec import ModelSpec, TrainConfig, load_spec, preset_preprocessing
-from captcha_cli.synthetic import generate_folder, parse_lengths
-from captcha_cli.tf_input import training_dataset
-from captcha_cli.training_callbacks import (
+from captcha_cli.training.adaptive_lr import create_callbacks
+from captcha_cli.training.annealing import BudgetAnneal
+from captcha_cli.training.averaging import WeightAverage
+from captcha_cli.training.batches import batch_stream
+from captcha_cli.training.callbacks import (
     RoundLog,
     RunControl,
     RunState,
@@ -55,7 +51,11 @@ from captcha_cli.training_callbacks import (
     round_counts,
     run_callbacks,
 )
-from captcha_cli.training_model import TrainingModel
+from captcha_cli.training.distribute import check_batch, is_chief, make_strategy
+from captcha_cli.training.fit_model import TrainingModel
+from captcha_cli.training.freshdata import FreshCaptchas, mixed_count
+from captcha_cli.training.runs import Checkpoints, MetricsLog, format_duration, next_run_dir, read_config, write_config
+from captcha_cli.training.tf_input import training_dataset
 
 
 @dataclass
@@ -277,28 +277,27 @@ class Trainer:
         write_config(self.run_dir, self.saved_config)
         spec = self.spec
         self.reporter.event(
-            "run_start",
-            {
-                "run_dir": str(self.run_dir),
-                "train": len(self.train_data),
-                "val": len(self.val_data),
-                "charset": spec.charset,
-                "max_length": spec.max_length,
-                "arch": spec.arch,
-                "precision": self.precision,
-                "batch_size": self.config.batch_size,
-                "batch_makeup": batch_makeup(self.config, data.synthetic_style),
-                "weight_decay": self.config.weight_decay,
-                "ema": self.config.ema,
-                "confidence_penalty": self.config.confidence_penalty,
-                "loss": spec.loss,
-                "input": f"{spec.width}x{spec.height}"
+            RunStarted(
+                run_dir=str(self.run_dir),
+                data=str(source),
+                train=len(self.train_data),
+                val=len(self.val_data),
+                charset=spec.charset,
+                max_length=spec.max_length,
+                arch=spec.arch,
+                loss=spec.loss,
+                preprocessing=spec.preprocessing,
+                input=f"{spec.width}x{spec.height}"
                 + (f", {spec.output_steps} CTC time steps" if spec.loss == "ctc" else ""),
-                "preprocessing": spec.preprocessing,
-                "resumed": bool(saved),
-                "init": self.saved_config.get("init"),
-                "data": str(source),
-            },
+                precision=self.precision,
+                batch_size=self.config.batch_size,
+                batch_makeup=batch_makeup(self.config, data.synthetic_style),
+                weight_decay=self.config.weight_decay,
+                ema=self.config.ema,
+                confidence_penalty=self.config.confidence_penalty,
+                resumed=bool(saved),
+                init=self.saved_config.get("init"),
+            )
         )
 
     def _load(
@@ -574,10 +573,7 @@ class Trainer:
             save_model(self.model, state.calibrated_spec, self.run_dir / "last.keras")
         if not self.chief:
             shutil.rmtree(self.run_dir, ignore_errors=True)
-        self.reporter.event(
-            "run_end",
-            {"run_dir": str(self.run_dir), "step": state.step, "reason": state.stop_reason, "best": state.best},
-        )
+        self.reporter.event(RunEnded(str(self.run_dir), state.step, state.stop_reason, state.best))
         return TrainResult(
             self.run_dir,
             state.step,

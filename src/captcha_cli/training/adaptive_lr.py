@@ -7,7 +7,7 @@ from typing import Any
 
 import keras
 
-from captcha_cli.report import NullReporter, Reporter
+from captcha_cli.reporting import LearningRateLowered, LearningRateWatch, NullReporter, Reporter
 
 
 class AdaptiveLearningRate(keras.callbacks.ReduceLROnPlateau):
@@ -55,15 +55,9 @@ class AdaptiveLearningRate(keras.callbacks.ReduceLROnPlateau):
             self.best = None if self.restored["best"] is None else float(self.restored["best"])
             self.cooldown_counter = int(self.restored["cooldown_counter"])
         self.reporter.event(
-            "lr_start",
-            {
-                "lr": self.current_lr(),
-                "monitor": self.monitor,
-                "factor": self.factor,
-                "patience": self.patience,
-                "min_lr": self.min_lr,
-                "mode": self.direction(),
-            },
+            LearningRateWatch(
+                self.current_lr(), self.monitor, self.direction(), self.factor, self.patience, self.min_lr
+            )
         )
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -73,16 +67,8 @@ class AdaptiveLearningRate(keras.callbacks.ReduceLROnPlateau):
         super().on_epoch_end(epoch, logs)
         new = self.current_lr()
         if new < old:
-            self.reporter.event(
-                "lr_reduced",
-                {
-                    "round": epoch,
-                    "old": old,
-                    "new": new,
-                    "percent": 100.0 * (old - new) / old,
-                    "reason": f"{self.monitor} did not improve in {self.patience} rounds",
-                },
-            )
+            reason = f"{self.monitor} did not improve in {self.patience} rounds"
+            self.reporter.event(LearningRateLowered(epoch, old, new, reason))
 
     def state(self) -> dict[str, float | None]:
         """What must survive a resume: the plateau counters and the best value seen."""

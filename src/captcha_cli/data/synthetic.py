@@ -17,8 +17,8 @@ from types import ModuleType
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from captcha_cli.arithmetic import random_expression
 from captcha_cli.atomic import atomic_write, write_bytes_atomic
+from captcha_cli.data.arithmetic import random_expression
 from captcha_cli.errors import CaptchaError
 
 STYLES = ("noisy", "simple", "arithmetic")

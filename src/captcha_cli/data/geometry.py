@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from captcha_cli.charset import charset_from_labels
-from captcha_cli.datasets import Sample
+from captcha_cli.data.datasets import Sample
 from captcha_cli.errors import TrainingError
 from captcha_cli.spec import ModelSpec, preset_fields
 

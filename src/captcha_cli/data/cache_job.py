@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from captcha_cli.datasets import audit_folder
+from captcha_cli.data.datasets import audit_folder
+from captcha_cli.data.imagecache import build_cache
+from captcha_cli.data.labelled import check_problems
 from captcha_cli.errors import CaptchaError
-from captcha_cli.imagecache import build_cache
-from captcha_cli.labelled import check_problems
-from captcha_cli.report import Reporter
+from captcha_cli.reporting import Reporter
 
 
 def write_cache(
