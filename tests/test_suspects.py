@@ -65,3 +65,42 @@ def test_evaluate_writes_the_ranked_csv_and_gallery(runner, trained_run, digits_
     assert margins == sorted(margins, reverse=True)
     assert {r["path"] for r in rows} == {e["path"] for e in result["errors"]}
     assert Image.open(tmp_path / "review" / "suspects.png").format == "PNG"
+
+
+def _two_kinds(folder, count: int, planted: str) -> None:
+    """`count` captchas of `1` (a dark bar on the left) and `2` (on the right), labelled in their
+    names, and one of `2` labelled `1`: the planted wrong label."""
+    rng = np.random.default_rng(0)
+    folder.mkdir()
+
+    def image(label: str) -> Image.Image:
+        pixels = np.clip(rng.normal(210, 15, (32, 64, 3)), 0, 255)
+        left = 6 if label == "1" else 40
+        pixels[6:26, left : left + 18] = 30
+        return Image.fromarray(pixels.astype(np.uint8))
+
+    for i in range(count):
+        label = "12"[i % 2]
+        image(label).save(folder / f"{label}-{i:03d}.png")
+    image("2").save(folder / planted)
+
+
+@pytest.mark.slow
+def test_screen_ranks_a_planted_wrong_label_first(runner, tmp_path) -> None:
+    """Each part is read by a model trained on the other; the image of `2` labelled `1` tops the
+    suspects, the user's folder is left as it was, and a second screen gets a folder of its own."""
+    data = tmp_path / "data"
+    _two_kinds(data, 48, "1-planted.png")
+    before = sorted(p.name for p in data.iterdir())
+    screen = ["screen", data, "--arch", "tiny", "--batch-size", "8", "--project", tmp_path / "runs", "--json"]
+    result = invoke_json(runner, *screen, "--max-steps", "300")
+    assert [p["part"] for p in result["parts"]] == [1, 2]
+    assert sum(p["held_out"] for p in result["parts"]) == result["images"] == 49
+    top = result["suspects"]["top"][0]
+    assert (top["path"], top["truth"], top["predicted"]) == (str(data / "1-planted.png"), "1", "2")
+    with open(result["suspects"]["path"], newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[0]["path"] == str(data / "1-planted.png") and len(rows) == result["suspects"]["count"]
+    assert sorted(p.name for p in data.iterdir()) == before
+    again = invoke_json(runner, *screen, "--max-steps", "1")
+    assert again["screen_dir"] == str(tmp_path / "runs" / "screen2")

@@ -415,6 +415,38 @@ def render_predictions(rows: Sequence[dict[str, Any]], console: Console | None =
     console.print(table)
 
 
+def render_screen(result: dict[str, Any], console: Console | None = None) -> None:
+    """`captcha screen`: each part's model, then the most suspect labels."""
+    console = console or stdout
+    render_table(
+        f"{result['images']:,} images of {result['data']}, {len(result['parts'])} parts",
+        ["part", "trained on", "read", "steps", "full-string", "misreads"],
+        (
+            (
+                p["part"],
+                f"{p['train']:,}",
+                f"{p['held_out']:,}",
+                f"{p['steps']:,}",
+                f"{p['full_string_accuracy']:.2%}",
+                p["misreads"],
+            )
+            for p in result["parts"]
+        ),
+        console,
+    )
+    found = result["suspects"]
+    render_table(
+        "Most suspect labels (ln P(reading) - ln P(label))",
+        ["path", "label", "reading", "confidence", "margin"],
+        ((s["path"], s["truth"], s["predicted"], f"{s['confidence']:.3f}", f"{s['margin']:.1f}") for s in found["top"]),
+        console,
+    )
+    console.print(
+        f"All {found['count']} misreads, most suspect first: {found['path']} (gallery {found['gallery']})",
+        markup=False,
+    )
+
+
 def render_evaluation(result: dict[str, Any], console: Console | None = None) -> None:
     """The evaluation report: headline numbers, per length, confusions, confidence curve."""
     console = console or stdout

@@ -7,7 +7,19 @@ from typing import Annotated
 import typer
 
 from captcha_cli import __version__, runtime
-from captcha_cli.cli import calibrate, evaluate, export, generate, predict, preprocess, serve, summary, train, verify
+from captcha_cli.cli import (
+    calibrate,
+    evaluate,
+    export,
+    generate,
+    predict,
+    preprocess,
+    screen,
+    serve,
+    summary,
+    train,
+    verify,
+)
 from captcha_cli.cli.common import EchoingCommand
 
 app = typer.Typer(
@@ -43,6 +55,7 @@ app.command("export", cls=EchoingCommand)(export.export)
 app.command("generate", cls=EchoingCommand)(generate.generate)
 app.command("predict", cls=EchoingCommand)(predict.predict)
 app.command("preprocess", cls=EchoingCommand)(preprocess.preprocess)
+app.command("screen", cls=EchoingCommand)(screen.screen)
 app.command("serve", cls=EchoingCommand)(serve.serve)
 app.command("summary", cls=EchoingCommand)(summary.summary)
 app.command("train", cls=EchoingCommand)(train.train)

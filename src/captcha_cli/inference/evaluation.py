@@ -171,9 +171,9 @@ def evaluate_folder(
         reliability_diagram(result["calibration"]["bins"], result["calibration"]["ece"], calibration)
         result["calibration"]["diagram"] = str(calibration)
     if suspects is not None:
-        from captcha_cli.inference.suspects import report_suspects
+        from captcha_cli.inference.suspects import report_suspects, suspects_of
 
-        result["suspects"] = report_suspects(reader, result["errors"], suspects)
+        result["suspects"] = report_suspects(suspects_of(reader, result["errors"]), suspects)
     if errors is not None:
         result["error_grid"] = {"path": str(errors), "shown": error_grid(result["errors"], errors)}
     return result

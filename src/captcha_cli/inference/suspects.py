@@ -59,16 +59,21 @@ def write_suspects(suspects: Sequence[dict], target: Path) -> None:
             writer.writerow([s["path"], s["truth"], s["predicted"], f"{s['confidence']:.4f}", f"{s['margin']:.3f}"])
 
 
-def report_suspects(reader, misreads: Sequence[dict], target: Path) -> dict:
-    """Rank an evaluation's misreads, write the CSV and a gallery PNG beside it (`.png`, as
-    `--errors` draws it); returns where, how many, and the ten most suspect."""
-    from captcha_cli.inference.evaluation import error_grid
-
+def suspects_of(reader, misreads: Sequence[dict]) -> list[dict]:
+    """An evaluation's misreads ranked by `reader`'s model, most suspect label first."""
     chunks = [misreads[i : i + 64] for i in range(0, len(misreads), 64)]
     logits = [reader.logits(np.stack([reader.load(Path(e["path"])) for e in chunk])) for chunk in chunks]
     empty = np.zeros((0, reader.spec.output_size), dtype=np.float32)
-    ranked = rank_suspects(np.concatenate(logits) if logits else empty, misreads, reader.spec)
+    return rank_suspects(np.concatenate(logits) if logits else empty, misreads, reader.spec)
+
+
+def report_suspects(ranked: Sequence[dict], target: Path) -> dict:
+    """Write ranked suspects as the CSV and a gallery PNG beside it (`.png`, as `--errors` draws
+    it); returns where, how many, and the ten most suspect."""
+    from captcha_cli.inference.evaluation import error_grid
+
     write_suspects(ranked, target)
     gallery = target.with_suffix(".png")
     shown = error_grid(ranked, gallery)
-    return {"path": str(target), "gallery": str(gallery), "shown": shown, "count": len(ranked), "top": ranked[:10]}
+    top = list(ranked[:10])
+    return {"path": str(target), "gallery": str(gallery), "shown": shown, "count": len(ranked), "top": top}

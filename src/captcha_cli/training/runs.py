@@ -23,8 +23,8 @@ RUN_CONFIG_KEYS = ("spec", "config", "data")  # the sections `--resume` rebuilds
 AVERAGES_FILE = "averages.npz"  # the --ema weight averages, beside the optimizer's state
 
 
-def next_run_dir(project: Path, name: str | None) -> Path:
-    """`project/NAME`, or the first free of `exp`, `exp2`, `exp3`, ..."""
+def next_run_dir(project: Path, name: str | None, prefix: str = "exp") -> Path:
+    """`project/NAME`, or the first free of `exp`, `exp2`, `exp3`, ... (or of another prefix)."""
     if name:
         path = project / name
         if path.exists() and any(path.iterdir()):
@@ -34,9 +34,9 @@ def next_run_dir(project: Path, name: str | None) -> Path:
             )
         return path
     index = 1
-    while (project / ("exp" if index == 1 else f"exp{index}")).exists():
+    while (project / (prefix if index == 1 else f"{prefix}{index}")).exists():
         index += 1
-    return project / ("exp" if index == 1 else f"exp{index}")
+    return project / (prefix if index == 1 else f"{prefix}{index}")
 
 
 def write_config(run_dir: Path, config: dict[str, Any]) -> None:

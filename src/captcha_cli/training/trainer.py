@@ -1,5 +1,6 @@
-"""The `train` workflow: step-based training with validation rounds, the adaptive learning rate,
-rotating checkpoints, best/last models, metrics, curves, resume and clean interruption."""
+"""The `train` workflow: a run folder, the data and the model, then `Model.fit` with the callbacks
+of `training.callbacks` (validation rounds, the adaptive learning rate, rotating checkpoints,
+best/last models, metrics, curves), resume and clean interruption."""
 
 from __future__ import annotations
 
