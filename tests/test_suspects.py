@@ -13,7 +13,7 @@ from PIL import Image
 from captcha_cli.inference.suspects import rank_suspects
 from captcha_cli.model.decoding import ctc_text_log_probability
 from captcha_cli.spec import spec_for_arch
-from tests.helpers import invoke_json
+from tests.helpers import invoke, invoke_json
 
 
 def _collapse(path) -> list[int]:
@@ -104,3 +104,9 @@ def test_screen_ranks_a_planted_wrong_label_first(runner, tmp_path) -> None:
     assert sorted(p.name for p in data.iterdir()) == before
     again = invoke_json(runner, *screen, "--max-steps", "1")
     assert again["screen_dir"] == str(tmp_path / "runs" / "screen2")
+
+
+def test_screen_names_a_missing_folder(runner, tmp_path) -> None:
+    result = invoke(runner, "screen", tmp_path / "nowhere", "--project", tmp_path / "runs")
+    assert result.exit_code == 1 and f"{tmp_path / 'nowhere'}: no such folder" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "runs").exists()

@@ -193,6 +193,7 @@ def assert_same_run(tmp_path: Path, rows_of_cut: list[int]) -> None:
     assert state["whole"]["plateau"] == state["cut"]["plateau"] and state["whole"]["lr"] == state["cut"]["lr"]
 
 
+@pytest.mark.slow
 def test_resume_after_a_crash_reaches_the_same_weights(runner, tmp_path, digits_dir, monkeypatch) -> None:
     """Steps 1-5, a crash, a resume from the step-3 checkpoint (inside the round of steps 3-4) to
     step 8: the same weights, learning rate and validation rows as a run that never stopped."""
@@ -210,6 +211,7 @@ def test_resume_after_a_crash_reaches_the_same_weights(runner, tmp_path, digits_
     assert_same_run(tmp_path, [2, 4, 6, 8])
 
 
+@pytest.mark.slow
 def test_resume_after_ctrl_c_reaches_the_same_weights(runner, tmp_path, digits_dir, monkeypatch) -> None:
     """Ctrl-C at step 5 (inside the round of steps 5-6): the run validates and saves at step 5, and
     the adaptive learning rate does not count that validation as a round, so the resumed run ends
