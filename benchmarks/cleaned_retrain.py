@@ -1,0 +1,75 @@
+"""What fixing the labels `captcha screen` lists is worth: the same training on a folder and on
+the folder with every listed suspect relabelled as the model read it, scored on one test folder.
+
+For a set whose images were checked by eye in the suspects gallery (the review a user makes), it
+writes a folder of links to TRAIN with a labels.csv holding the corrected labels, then runs
+`captcha train DIR --arch small --time T` on the original and on the cleaned folder, one after the
+other, and `captcha evaluate TEST --model RUN --json` on each.
+
+Usage: python benchmarks/cleaned_retrain.py TRAIN TEST SUSPECTS.csv [--time 10m] [--project benchmarks/runs]
+       [--top N]   (relabel only the N most suspect; default all)
+Prints one Markdown table and one JSON line, with the machine, date and commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from datetime import date
+from pathlib import Path
+
+from machine import commit, cpu_name
+from outside_sets import score, train
+
+from captcha_cli.data.datasets import audit_folder
+
+
+def cleaned_folder(source: Path, suspects: Path, target: Path, top: int | None) -> int:
+    """Links to every image of `source` and a labels.csv with the suspects' readings as labels;
+    returns how many labels changed."""
+    with suspects.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))[:top]
+    fixed = {str(Path(r["path"]).resolve()): r["reading"] for r in rows}
+    target.mkdir(parents=True, exist_ok=False)
+    labels, changed = [], 0
+    for sample in audit_folder(source).samples:
+        resolved = str(sample.path.resolve())
+        link = target / sample.path.name
+        link.symlink_to(resolved)
+        label = fixed.get(resolved, sample.label)
+        changed += label != sample.label
+        labels.append((link.name, label))
+    with (target / "labels.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["filename", "label"])
+        writer.writerows(labels)
+    return changed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("train", type=Path)
+    parser.add_argument("test", type=Path)
+    parser.add_argument("suspects", type=Path)
+    parser.add_argument("--time", default="10m")
+    parser.add_argument("--project", type=Path, default=Path("benchmarks/runs"))
+    parser.add_argument("--top", type=int, default=None)
+    args = parser.parse_args()
+    stamp = date.today().isoformat()
+    cleaned = args.project / f"cleaned-{stamp}"
+    changed = cleaned_folder(args.train, args.suspects, cleaned / "train", args.top)
+    results = {}
+    for name, folder in (("as labelled", args.train), (f"{changed} labels fixed", cleaned / "train")):
+        run_name = f"retrain-{stamp}-{'cleaned' if folder != args.train else 'original'}"
+        command = train(folder, args.time, args.project, run_name)
+        results[name] = {**score(args.project / run_name, args.test), "command": " ".join(command)}
+    print(f"{cpu_name()}, {stamp}, commit {commit()}")
+    print("| training folder | test full-string | characters | steps |\n|---|---:|---:|---:|")
+    for name, r in results.items():
+        print(f"| {name} | {r['full_string']:.2%} of {r['images']:,} | {r['char']:.2%} | {r['steps']:,} |")
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
