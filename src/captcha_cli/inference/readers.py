@@ -185,13 +185,13 @@ class OnnxReader(ExportReader):
         try:
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = threads or 0
-            self.session = onnxruntime.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+            self.runtime = onnxruntime.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # ONNX Runtime raises its own kinds for a damaged file
             raise ModelFileError(f"{self.path}: cannot load the ONNX model ({type(exc).__name__}: {exc})") from exc
-        self._input = self.session.get_inputs()[0].name
+        self._input = self.runtime.get_inputs()[0].name
 
     def logits(self, images: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self._input: scale(images)})[0]
+        return self.runtime.run(None, {self._input: scale(images)})[0]
 
 
 def open_reader(path: Path, threads: int | None = None) -> ImageReader:
