@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 from datetime import date
 from pathlib import Path
@@ -23,28 +24,19 @@ from machine import commit, cpu_name
 from outside_sets import score, train
 
 from captcha_cli.data.datasets import audit_folder
+from captcha_cli.training.screening import link_folder
 
 
 def cleaned_folder(source: Path, suspects: Path, target: Path, top: int | None) -> int:
-    """Links to every image of `source` and a labels.csv with the suspects' readings as labels;
-    returns how many labels changed."""
+    """Links to every image of `source` and a labels.csv (as `captcha screen` writes its parts)
+    with the suspects' readings as labels; returns how many labels changed."""
     with suspects.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))[:top]
     fixed = {str(Path(r["path"]).resolve()): r["reading"] for r in rows}
-    target.mkdir(parents=True, exist_ok=False)
-    labels, changed = [], 0
-    for sample in audit_folder(source).samples:
-        resolved = str(sample.path.resolve())
-        link = target / sample.path.name
-        link.symlink_to(resolved)
-        label = fixed.get(resolved, sample.label)
-        changed += label != sample.label
-        labels.append((link.name, label))
-    with (target / "labels.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["filename", "label"])
-        writer.writerows(labels)
-    return changed
+    samples = audit_folder(source).samples
+    cleaned = [dataclasses.replace(s, label=fixed.get(str(s.path.resolve()), s.label)) for s in samples]
+    link_folder(target, cleaned)
+    return sum(a.label != b.label for a, b in zip(samples, cleaned, strict=True))
 
 
 def main() -> None:

@@ -193,18 +193,23 @@ def assert_same_run(tmp_path: Path, rows_of_cut: list[int]) -> None:
     assert state["whole"]["plateau"] == state["cut"]["plateau"] and state["whole"]["lr"] == state["cut"]["lr"]
 
 
-@pytest.mark.slow
-def test_resume_after_a_crash_reaches_the_same_weights(runner, tmp_path, digits_dir, monkeypatch) -> None:
-    """Steps 1-5, a crash, a resume from the step-3 checkpoint (inside the round of steps 3-4) to
-    step 8: the same weights, learning rate and validation rows as a run that never stopped."""
+def whole_and_cut_runs(runner, tmp_path, digits_dir, monkeypatch, action: str):
+    """The run `whole` to step 8, and the same run `cut` by `action` at step 5; returns the cut run's result."""
     import captcha_cli.training.trainer as training
 
     base = [*RESUMED_RUN, "--project", tmp_path]
     assert invoke(runner, "train", digits_dir, *base, "--name", "whole").exit_code == 0
     plain = training.run_callbacks
     with monkeypatch.context() as patch:
-        patch.setattr(training, "run_callbacks", lambda *c: [AtStep(5, "crash").callback, *plain(*c)])
-        crashed = invoke(runner, "train", digits_dir, *base, "--name", "cut")
+        patch.setattr(training, "run_callbacks", lambda *c: [AtStep(5, action).callback, *plain(*c)])
+        return invoke(runner, "train", digits_dir, *base, "--name", "cut")
+
+
+@pytest.mark.slow
+def test_resume_after_a_crash_reaches_the_same_weights(runner, tmp_path, digits_dir, monkeypatch) -> None:
+    """Steps 1-5, a crash, a resume from the step-3 checkpoint (inside the round of steps 3-4) to
+    step 8: the same weights, learning rate and validation rows as a run that never stopped."""
+    crashed = whole_and_cut_runs(runner, tmp_path, digits_dir, monkeypatch, "crash")
     assert crashed.exit_code == 1 and "crashed at step 5" in crashed.stderr
     assert sorted(p.name for p in (tmp_path / "cut" / "checkpoints").iterdir()) == ["step-00000003"]
     assert invoke(runner, "train", "--resume", tmp_path / "cut").exit_code == 0
@@ -216,14 +221,7 @@ def test_resume_after_ctrl_c_reaches_the_same_weights(runner, tmp_path, digits_d
     """Ctrl-C at step 5 (inside the round of steps 5-6): the run validates and saves at step 5, and
     the adaptive learning rate does not count that validation as a round, so the resumed run ends
     as the one that never stopped."""
-    import captcha_cli.training.trainer as training
-
-    base = [*RESUMED_RUN, "--project", tmp_path]
-    assert invoke(runner, "train", digits_dir, *base, "--name", "whole").exit_code == 0
-    plain = training.run_callbacks
-    with monkeypatch.context() as patch:
-        patch.setattr(training, "run_callbacks", lambda *c: [AtStep(5, "stop").callback, *plain(*c)])
-        stopped = invoke(runner, "train", digits_dir, *base, "--name", "cut")
+    stopped = whole_and_cut_runs(runner, tmp_path, digits_dir, monkeypatch, "stop")
     assert stopped.exit_code == 130 and "Resume with" in stopped.stderr
     assert "step-00000005" in {p.name for p in (tmp_path / "cut" / "checkpoints").iterdir()}
     assert invoke(runner, "train", "--resume", tmp_path / "cut").exit_code == 0

@@ -10,7 +10,7 @@ import keras
 from captcha_cli.checks.base import Check, check, guarded
 from captcha_cli.reporting import LearningRateLowered, LearningRateWatch, NullReporter
 from captcha_cli.spec import TrainConfig
-from captcha_cli.training.adaptive_lr import AdaptiveLearningRate, create_callbacks
+from captcha_cli.training.adaptive_lr import AdaptiveLearningRate, create_callbacks, learning_rate
 from captcha_cli.training.trainer import make_optimizer
 
 REPORT_DEFAULTS = [
@@ -111,14 +111,14 @@ def training_checks() -> list[Check]:
 
     def floor() -> Check:
         _, optimizer = _simulate([1.0] * 400)
-        lr = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        lr = learning_rate(optimizer)
         return check(
             "minimum learning rate", "never below 1e-07", f"{lr:.3g} after 400 flat rounds", abs(lr - 1e-7) < 1e-12
         )
 
     def optimizer() -> Check:
         opt = make_optimizer(config, "float32", [])
-        lr = float(keras.ops.convert_to_numpy(opt.learning_rate))
+        lr = learning_rate(opt)
         return check(
             "optimizer",
             "Adam, initial learning rate 0.001",

@@ -10,6 +10,11 @@ import keras
 from captcha_cli.reporting import LearningRateLowered, LearningRateWatch, NullReporter, Reporter
 
 
+def learning_rate(optimizer: keras.optimizers.Optimizer) -> float:
+    """The optimizer's current learning rate, as a Python float."""
+    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+
 class AdaptiveLearningRate(keras.callbacks.ReduceLROnPlateau):
     """ReduceLROnPlateau that reports its configuration and every change it makes.
 
@@ -43,7 +48,7 @@ class AdaptiveLearningRate(keras.callbacks.ReduceLROnPlateau):
         return "max" if "acc" in self.monitor else "min"
 
     def current_lr(self) -> float:
-        return float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        return learning_rate(self.model.optimizer)
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         if self.begun:  # the same run's next `fit`: keep the counters

@@ -18,7 +18,7 @@ import tensorflow as tf
 from captcha_cli.errors import TrainingError
 from captcha_cli.reporting import AnnealStarted, Progress, Reporter, ValidationDone
 from captcha_cli.spec import ModelSpec, TrainConfig
-from captcha_cli.training.adaptive_lr import AdaptiveLearningRate
+from captcha_cli.training.adaptive_lr import AdaptiveLearningRate, learning_rate
 from captcha_cli.training.annealing import FLOOR, BudgetAnneal, budget_progress
 from captcha_cli.training.curves import draw_curves
 from captcha_cli.training.distribute import agree
@@ -45,10 +45,6 @@ class RunState:
     def elapsed(self) -> float:
         """Seconds trained over the whole run, including what earlier `--resume` invocations trained."""
         return self.elapsed_before + time.monotonic() - self.started
-
-
-def learning_rate(model: keras.Model) -> float:
-    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
 
 
 class RunControl(keras.callbacks.Callback):
@@ -79,7 +75,7 @@ class RunControl(keras.callbacks.Callback):
         if not self.anneal.active(progress):
             return
         starting = self.anneal.start_lr is None
-        rate = self.anneal.rate(progress, learning_rate(self.model))
+        rate = self.anneal.rate(progress, learning_rate(self.model.optimizer))
         if starting:
             self.reporter.event(AnnealStarted(state.step, rate, self.anneal.start_lr * FLOOR, config.anneal))
         self.model.optimizer.learning_rate = rate
@@ -95,7 +91,8 @@ class RunControl(keras.callbacks.Callback):
         self.round_images += config.batch_size
         state.images_per_s = self.round_images / max(time.monotonic() - self.round_started, 1e-9)
         budget = f"  {format_duration(self.time_left())} of --time left" if config.time_budget_s else ""
-        status = f"loss {loss:.4f}  lr {learning_rate(self.model):.2e}  {state.images_per_s:.1f} img/s{budget}"
+        rate = learning_rate(self.model.optimizer)
+        status = f"loss {loss:.4f}  lr {rate:.2e}  {state.images_per_s:.1f} img/s{budget}"
         self.bar.advance(1, status)
         if state.step >= config.max_steps:
             self.stop("max steps reached")
@@ -159,7 +156,7 @@ class RoundLog(keras.callbacks.Callback):
             "val_loss": logs["val_loss"],
             "full_string_acc": logs["full_string_acc"],
             "char_acc": logs["char_acc"],
-            "lr": learning_rate(self.model),
+            "lr": learning_rate(self.model.optimizer),
             "images_per_s": state.images_per_s,
             "elapsed_s": state.elapsed(),
         }

@@ -93,7 +93,7 @@ def screen_folder(request: ScreenRequest, reporter: Reporter) -> dict[str, Any]:
     folds = []
     for index, held in enumerate(parts):
         part_dir = screen_dir / f"part-{index + 1}"
-        training = [s for s in samples if fold_of(s, request.folds) != index]
+        training = [s for other, part in enumerate(parts) if other != index for s in part]
         link_folder(part_dir / "train", training)
         links = link_folder(part_dir / "held-out", held)
         reporter.info(f"Part {index + 1} of {request.folds}: training on {len(training):,}, reading {len(held):,}")

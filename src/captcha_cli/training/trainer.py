@@ -39,7 +39,7 @@ from captcha_cli.model.optimizers import FusedAdam
 from captcha_cli.precision import apply_precision, detect_precision
 from captcha_cli.reporting import Reporter, RunEnded, RunStarted
 from captcha_cli.spec import ModelSpec, TrainConfig, load_spec, preset_preprocessing
-from captcha_cli.training.adaptive_lr import create_callbacks
+from captcha_cli.training.adaptive_lr import create_callbacks, learning_rate
 from captcha_cli.training.annealing import BudgetAnneal
 from captcha_cli.training.averaging import WeightAverage
 from captcha_cli.training.batches import batch_stream
@@ -447,7 +447,7 @@ class Trainer:
         trained = ""
         if budget:
             trained = f"; {format_duration(state.elapsed_before)} trained of its {format_duration(budget)}"
-        rate = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
+        rate = learning_rate(self.optimizer)
         self.reporter.info(f"Resumed {self.run_dir} at step {state.step:,} (learning rate {rate:.6g}{trained}).")
 
     def _load_init_weights(self) -> None:
@@ -509,7 +509,7 @@ class Trainer:
             {
                 "step": state.step,
                 "best": state.best,
-                "lr": float(keras.ops.convert_to_numpy(self.optimizer.learning_rate)),
+                "lr": learning_rate(self.optimizer),
                 "plateau": self.adaptive.state() if self.adaptive is not None else {},
                 "elapsed_s": state.elapsed(),
                 "anneal_start_lr": self.anneal.start_lr,
