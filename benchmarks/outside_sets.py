@@ -48,8 +48,9 @@ def split_by_name(source: Path, folder: Path) -> tuple[Path, Path]:
     return folder / "train", folder / "test"
 
 
-def train(train_dir: Path, budget: str, project: Path, name: str) -> list[str]:
-    command = ["captcha", "train", str(train_dir), "--arch", "small", "--time", budget]
+def train(train_dir: Path, budget: str, project: Path, name: str, *extra: str) -> list[str]:
+    """Runs `captcha train TRAIN --arch small --time BUDGET [EXTRA]` into project/name; returns the command."""
+    command = ["captcha", "train", str(train_dir), "--arch", "small", "--time", budget, *extra]
     subprocess.run([*command, "--project", str(project), "--name", name], check=True)
     return command
 

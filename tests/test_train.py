@@ -193,11 +193,12 @@ def assert_same_run(tmp_path: Path, rows_of_cut: list[int]) -> None:
     assert state["whole"]["plateau"] == state["cut"]["plateau"] and state["whole"]["lr"] == state["cut"]["lr"]
 
 
-def whole_and_cut_runs(runner, tmp_path, digits_dir, monkeypatch, action: str):
-    """The run `whole` to step 8, and the same run `cut` by `action` at step 5; returns the cut run's result."""
+def whole_and_cut_runs(runner, tmp_path, digits_dir, monkeypatch, action: str, *extra: str):
+    """The run `whole` to step 8, and the same run `cut` by `action` at step 5 (both with the
+    options `extra`); returns the cut run's result."""
     import captcha_cli.training.trainer as training
 
-    base = [*RESUMED_RUN, "--project", tmp_path]
+    base = [*RESUMED_RUN, *extra, "--project", tmp_path]
     assert invoke(runner, "train", digits_dir, *base, "--name", "whole").exit_code == 0
     plain = training.run_callbacks
     with monkeypatch.context() as patch:

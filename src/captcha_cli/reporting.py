@@ -31,6 +31,7 @@ class RunStarted:
     confidence_penalty: float
     resumed: bool
     init: str | None  # the model whose weights the run started from
+    unlabelled: int = 0  # images of the --unlabelled folder
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ class ValidationDone:
     elapsed_s: float
     best: float
     improved: bool
+    pseudo_labelled: float | None = None  # --unlabelled: the share of readings used as labels
 
 
 @dataclass(frozen=True)

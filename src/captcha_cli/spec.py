@@ -305,6 +305,8 @@ class TrainConfig:
     weight_decay: float = 0.0
     ema: float = 0.0
     confidence_penalty: float = 0.0
+    unlabelled_share: float = 0.5  # of every batch, with --unlabelled
+    unlabelled_threshold: float = 0.9
     time_budget_s: float | None = None
 
 

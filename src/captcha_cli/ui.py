@@ -300,7 +300,8 @@ _OPTIONAL_TRAINING_LINES = (
 def _render_run_start(run: RunStarted, console: Console) -> None:
     lines = [
         f"run folder     {run.run_dir}" + ("  (resumed)" if run.resumed else ""),
-        f"data           {run.data}: {run.train:,} train / {run.val:,} validation images",
+        f"data           {run.data}: {run.train:,} train / {run.val:,} validation images"
+        + (f" + {run.unlabelled:,} unlabelled" if run.unlabelled else ""),
         f"charset        {compact_charset(run.charset)} ({len(run.charset)} + padding), max length {run.max_length}",
         f"model          {run.arch}, loss {run.loss}, preprocessing {run.preprocessing}",
         f"input          {run.input}",
@@ -349,14 +350,15 @@ class ValidationTable:
         self.header_shown = False
 
     def __call__(self, row: ValidationDone, console: Console) -> None:
+        pseudo = row.pseudo_labelled is not None
         if not self.header_shown:
-            console.print(VALIDATION_HEADER, style="bold", highlight=False)
+            console.print(VALIDATION_HEADER + (f"  {'pseudo':>7}" if pseudo else ""), style="bold", highlight=False)
             self.header_shown = True
         star = " *" if row.improved else ""
         console.print(
             f"{row.step:>9,}  {row.loss:>8.4f}  {row.val_loss:>8.4f}  "
             f"{row.full_string_acc:>8.2%}  {row.char_acc:>8.2%}  {row.lr:>9.2e}  "
-            f"{row.images_per_s:>7.1f}  {row.best:>7.2%}{star}",
+            f"{row.images_per_s:>7.1f}  {row.best:>7.2%}" + (f"  {row.pseudo_labelled:>7.1%}" if pseudo else "") + star,
             highlight=False,
         )
 

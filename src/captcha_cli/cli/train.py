@@ -131,6 +131,27 @@ def train(
             + f" Without DATA: {GENERATED_DATA_MIX:g} (the generated set's own style).",
         ),
     ] = None,
+    unlabelled: Annotated[
+        Path | None,
+        typer.Option(
+            "--unlabelled",
+            help="A folder of captchas without labels to learn from too (semi-supervised): the averaged model's "
+            "readings that reach --unlabelled-threshold become labels for augmented copies. Audited like DATA; "
+            "images also in DATA are left out.",
+        ),
+    ] = None,
+    unlabelled_share: Annotated[
+        float,
+        typer.Option("--unlabelled-share", help="Fraction of every batch given to --unlabelled captchas, in (0, 1)."),
+    ] = DEFAULTS.unlabelled_share,
+    unlabelled_threshold: Annotated[
+        float,
+        typer.Option(
+            "--unlabelled-threshold",
+            help="Probability (the raw CTC sum over alignments) a reading of an unlabelled captcha must reach "
+            "to be learnt, in (0, 1).",
+        ),
+    ] = DEFAULTS.unlabelled_threshold,
     weight_decay: Annotated[
         float | None,
         typer.Option(
@@ -217,6 +238,10 @@ def train(
     for rate, option in ((dropout, "--dropout"), (ema, "--ema")):  # both in [0, 1): Typer's min gives the 0
         if rate is not None and rate >= 1.0:
             raise typer.BadParameter(f"{rate:g} is not in [0, 1)", param_hint=option)
+    fractions = ((unlabelled_share, "--unlabelled-share"), (unlabelled_threshold, "--unlabelled-threshold"))
+    for fraction, option in fractions:
+        if not 0.0 < fraction < 1.0:
+            raise typer.BadParameter(f"{fraction:g} is not in (0, 1)", param_hint=option)
     if loss is not None and loss not in LOSSES:
         raise typer.BadParameter(f"choose one of {', '.join(LOSSES)}", param_hint="--loss")
     if charset not in (None, "auto"):
@@ -246,6 +271,8 @@ def train(
         weight_decay=weight_decay,
         ema=ema,
         confidence_penalty=confidence_penalty,
+        unlabelled_share=unlabelled_share,
+        unlabelled_threshold=unlabelled_threshold,
         time_budget_s=parse_duration(time_budget) if time_budget else None,
     )
     overrides = spec_overrides(None, None, height, width)
@@ -268,6 +295,7 @@ def train(
             skip_invalid=skip_invalid,
             synthetic_style=synthetic_style,
             synthetic_count=synthetic_count,
+            unlabelled=unlabelled,
         ),
         arch=recipe_arch,
         arch_given=arch is not None,

@@ -304,6 +304,27 @@ def _inspect_all(paths: list[Path]) -> list[tuple[str, tuple[int, int], Problem 
     return [_inspect(path) for path in paths]
 
 
+def _inspect_parallel(paths: list[Path], workers: int) -> list[tuple[str, tuple[int, int], Problem | None]]:
+    chunks = [paths[i : i + 512] for i in range(0, len(paths), 512)]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return [item for chunk in pool.map(_inspect_all, chunks) for item in chunk]
+
+
+def audit_unlabelled(root: Path, workers: int = 2) -> Audit:
+    """Check every image of a folder of captchas without labels, as `audit_folder` checks a
+    labelled one; the samples carry an empty label."""
+    scan = scan_images(root)
+    refuse_empty(root, scan)
+    audit = Audit(root=root if root.is_dir() else root.parent, label_source="none", images_found=len(scan.paths))
+    audit.problems.extend(scan.problems)
+    for path, (digest, size, problem) in zip(scan.paths, _inspect_parallel(scan.paths, workers), strict=True):
+        if problem:
+            audit.problems.append(problem)
+        else:
+            audit.samples.append(Sample(path, "", digest, size))
+    return audit
+
+
 def audit_folder(
     root: Path,
     charset: str | None = None,
@@ -346,10 +367,7 @@ def audit_folder(
         for missing in sorted(set(manifest.labels) - known):
             audit.problems.append(Problem("manifest entry without a file", base / missing))
     fold = _case_folder(charset) if ignore_case else None
-    chunks = [paths[i : i + 512] for i in range(0, len(paths), 512)]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        inspected = [item for chunk in pool.map(_inspect_all, chunks) for item in chunk]
-    for path, (digest, size, problem) in zip(paths, inspected, strict=True):
+    for path, (digest, size, problem) in zip(paths, _inspect_parallel(paths, workers), strict=True):
         if problem:
             audit.problems.append(problem)
             continue

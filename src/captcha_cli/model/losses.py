@@ -21,23 +21,29 @@ def _slots(logits, spec: ModelSpec):
 def make_loss(spec: ModelSpec):
     """The training loss for a spec: per-position softmax cross-entropy, the original's sigmoid
     binary cross-entropy over all `max_length x num_classes` outputs, or CTC over time steps
-    (the padding class is the CTC blank)."""
+    (the padding class is the CTC blank), averaged over the batch."""
+    per_sample = make_sample_loss(spec)
+    return lambda ids, logits: ops.mean(per_sample(ids, logits))
+
+
+def make_sample_loss(spec: ModelSpec):
+    """`make_loss`'s loss for each image of the batch (shape: batch)."""
     length, classes = spec.max_length, spec.num_classes
 
     def softmax_loss(ids, logits):
-        return ops.mean(ops.sparse_categorical_crossentropy(ids, _slots(logits, spec), from_logits=True))
+        return ops.mean(ops.sparse_categorical_crossentropy(ids, _slots(logits, spec), from_logits=True), axis=-1)
 
     def bce_loss(ids, logits):
         targets = ops.reshape(ops.one_hot(ids, classes), (-1, length * classes))
         logits = ops.cast(logits, "float32")
-        return ops.mean(ops.binary_crossentropy(targets, logits, from_logits=True))
+        return ops.mean(ops.binary_crossentropy(targets, logits, from_logits=True), axis=-1)
 
     steps = spec.output_steps
 
     def ctc_loss(ids, logits):
         label_length = ops.sum(ops.cast(ops.not_equal(ids, 0), "int32"), axis=1)
         logit_length = ops.ones_like(label_length) * steps
-        return ops.mean(ops.ctc_loss(ids, _slots(logits, spec), label_length, logit_length, mask_index=0))
+        return ops.ctc_loss(ids, _slots(logits, spec), label_length, logit_length, mask_index=0)
 
     return {"softmax": softmax_loss, "bce": bce_loss, "ctc": ctc_loss}[spec.loss]
 

@@ -18,15 +18,26 @@ class WeightAverage:
     statistics), each moved toward the live weights by `1 - decay` after every training step.
 
     Create it inside the distribution strategy's scope, after the starting weights are loaded: the
-    average starts as a copy of them.
+    average starts as a copy of them. With `shadow` (a second model of the same architecture) the
+    averages are that model's weights, so it can be called with them (`--unlabelled`'s teacher).
     """
 
-    def __init__(self, model: keras.Model, decay: float) -> None:
+    def __init__(self, model: keras.Model, decay: float, shadow: keras.Model | None = None) -> None:
         if not 0.0 < decay < 1.0:
             raise ValueError(f"the average's decay must be in (0, 1). Received: decay={decay}")
         self.decay = decay
-        self.weights = [w for w in model.weights if "float" in str(w.dtype)]
-        self.averages = [tf.Variable(w.value, trainable=False, name=f"average_{i}") for i, w in enumerate(self.weights)]
+        self.weights = _float_weights(model)
+        if shadow is None:
+            self.averages = [
+                tf.Variable(w.value, trainable=False, name=f"average_{i}") for i, w in enumerate(self.weights)
+            ]
+        else:
+            self.averages = _float_weights(shadow)
+            shapes = [tuple(w.shape) for w in self.weights]
+            if [tuple(a.shape) for a in self.averages] != shapes:
+                raise ValueError("the shadow model's weights do not match the model's")
+            for weight, average in zip(self.weights, self.averages, strict=True):
+                average.assign(weight.value)
 
     def update(self, updates: tf.Tensor) -> None:
         """Move the average toward the weights; `updates` counts the steps taken before this one."""
@@ -51,9 +62,13 @@ class WeightAverage:
         """Inside the block the model holds the averaged weights; its own come back after."""
         live = [w.numpy() for w in self.weights]
         for weight, average in zip(self.weights, self.averages, strict=True):
-            weight.assign(average.value())
+            weight.assign(tf.convert_to_tensor(average))
         try:
             yield
         finally:
             for weight, value in zip(self.weights, live, strict=True):
                 weight.assign(value)
+
+
+def _float_weights(model: keras.Model) -> list:
+    return [w for w in model.weights if "float" in str(w.dtype)]

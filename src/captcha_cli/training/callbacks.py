@@ -160,12 +160,15 @@ class RoundLog(keras.callbacks.Callback):
             "images_per_s": state.images_per_s,
             "elapsed_s": state.elapsed(),
         }
+        if "pseudo_labelled" in logs:  # --unlabelled: the round's share of readings used as labels
+            row["pseudo_labelled"] = float(np.mean(logs["pseudo_labelled"]))
         state.last_row = row
         self.metrics.append(row)
         draw_curves(self.metrics.rows, self.run_dir / "curves.png")
         with self.writer.as_default(step=state.step):
-            for key in TENSORBOARD_KEYS:
-                tf.summary.scalar(key, row[key])
+            for key in TENSORBOARD_KEYS + ("pseudo_labelled",):
+                if key in row:
+                    tf.summary.scalar(key, row[key])
         self.reporter.event(ValidationDone(**row, best=state.best, improved=bool(logs["improved"])))
 
     def on_train_end(self, logs: dict | None = None) -> None:

@@ -18,6 +18,7 @@ from captcha_cli.atomic import write_text_atomic
 from captcha_cli.errors import TrainingError
 
 METRIC_FIELDS = ["step", "loss", "val_loss", "full_string_acc", "char_acc", "lr", "images_per_s", "elapsed_s"]
+OPTIONAL_METRIC_FIELDS = ["pseudo_labelled"]  # --unlabelled runs only
 CHECKPOINT_DIR = re.compile(r"^step-(\d{8})$")
 RUN_CONFIG_KEYS = ("spec", "config", "data")  # the sections `--resume` rebuilds the run from
 AVERAGES_FILE = "averages.npz"  # the --ema weight averages, beside the optimizer's state
@@ -73,7 +74,7 @@ class MetricsLog:
         self.rows: list[dict[str, Any]] = []
         if path.is_file():
             with path.open(newline="", encoding="utf-8") as handle:
-                self.rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+                self.rows = [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]
 
     def keep_until(self, step: int) -> None:
         """Drop rows written after the checkpoint a resumed run starts from."""
@@ -86,10 +87,11 @@ class MetricsLog:
 
     def _write(self) -> None:
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=METRIC_FIELDS)
+        fields = METRIC_FIELDS + [k for k in OPTIONAL_METRIC_FIELDS if any(k in row for row in self.rows)]
+        writer = csv.DictWriter(buffer, fieldnames=fields)
         writer.writeheader()
         for row in self.rows:
-            writer.writerow({k: (int(row[k]) if k == "step" else row[k]) for k in METRIC_FIELDS})
+            writer.writerow({k: (int(row[k]) if k == "step" else row.get(k, "")) for k in fields})
         write_text_atomic(self.path, buffer.getvalue())
 
 

@@ -11,7 +11,7 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +29,11 @@ from captcha_cli.data.imagecache import ImageCache, build_cache, is_cache, load_
 from captcha_cli.data.labelled import load_labelled
 from captcha_cli.data.preprocessing import resolve_backend, scale
 from captcha_cli.data.synthetic import generate_folder, parse_lengths
+from captcha_cli.data.unlabelled import UnlabelledData, load_unlabelled
 from captcha_cli.errors import SpecError, TrainingError
 from captcha_cli.model.calibration import fit_calibration
 from captcha_cli.model.decoding import accuracy, decode_logits
-from captcha_cli.model.losses import make_confidence_penalty, make_loss
+from captcha_cli.model.losses import make_confidence_penalty, make_loss, make_sample_loss
 from captcha_cli.model.modelio import resolve_model_path, save_model
 from captcha_cli.model.network import build_model
 from captcha_cli.model.optimizers import FusedAdam
@@ -53,9 +54,10 @@ from captcha_cli.training.callbacks import (
     run_callbacks,
 )
 from captcha_cli.training.distribute import check_batch, is_chief, make_strategy
-from captcha_cli.training.fit_model import TrainingModel
+from captcha_cli.training.fit_model import PseudoLabelling, TrainingModel
 from captcha_cli.training.freshdata import FreshCaptchas, mixed_count
 from captcha_cli.training.runs import Checkpoints, MetricsLog, format_duration, next_run_dir, read_config, write_config
+from captcha_cli.training.semisupervised import joined_stream, make_pseudo_labeller, unlabelled_count, unlabelled_stream
 from captcha_cli.training.tf_input import training_dataset
 
 
@@ -72,6 +74,7 @@ class DataOptions:
     synthetic_count: int = 8000
     synthetic_charset: str = "0-9a-zA-Z"
     synthetic_length: str = "4,6"
+    unlabelled: Path | None = None  # a folder of captchas without labels (semi-supervised)
 
 
 @dataclass
@@ -194,11 +197,25 @@ def _split_cache(cache: ImageCache, config: TrainConfig) -> tuple[ImageCache, Im
     )
 
 
-def batch_makeup(config: TrainConfig, style: str) -> str:
+BATCH_PARTS = ("data", "generated", "unlabelled")
+
+
+def batch_parts(config: TrainConfig, unlabelled: bool) -> tuple[int, int, int]:
+    """How a training batch divides: (from the labelled data, freshly generated, unlabelled)."""
+    unlabelled_places = unlabelled_count(config.batch_size, config.unlabelled_share) if unlabelled else 0
+    labelled = config.batch_size - unlabelled_places
+    fresh = mixed_count(labelled, config.synthetic_mix)
+    return labelled - fresh, fresh, unlabelled_places
+
+
+def batch_makeup(config: TrainConfig, style: str, unlabelled: bool = False) -> str:
     """One line on what a training batch holds: `48 from the data + 16 generated noisy, augmented`."""
-    fresh = mixed_count(config.batch_size, config.synthetic_mix)
-    text = f"{config.batch_size - fresh} from the data" + (f" + {fresh} generated {style}" if fresh else "")
-    return text + (", augmented" if config.augment else ", not augmented")
+    data, fresh, unlabelled_places = batch_parts(config, unlabelled)
+    text = f"{data} from the data" + (f" + {fresh} generated {style}" if fresh else "")
+    text += ", augmented" if config.augment else ", not augmented"
+    if unlabelled_places:
+        text += f"; + {unlabelled_places} unlabelled, pseudo-labelled at >= {config.unlabelled_threshold:g}"
+    return text
 
 
 def make_optimizer(config: TrainConfig, precision: str, variables: list) -> keras.optimizers.Optimizer:
@@ -254,11 +271,12 @@ class Trainer:
             saved["config"] = dataclasses.asdict(self.config)  # budgets given now hold for the next resume
         data = request.data
         if saved:
-            stored = {k: (Path(v) if k in ("data", "val") and v else v) for k, v in saved["data"].items()}
+            stored = {k: (Path(v) if k in ("data", "val", "unlabelled") and v else v) for k, v in saved["data"].items()}
             data = DataOptions(**stored)
         source = data.data or synthetic_folder(request.project, data, self.config.seed, self.reporter)
         self.precision = detect_precision(self.config.precision)
         self.train_data, self.val_data, self.spec = self._load(source, data, fixed_spec)
+        self.unlabelled = self._load_unlabelled(data) if data.unlabelled else None
         self.codec = self.spec.codec
         self.train_ids = _encode(self.train_data.labels, self.codec)
         self.val_ids = _encode(self.val_data.labels, self.codec)
@@ -274,6 +292,8 @@ class Trainer:
             "data": stored_data,
             "precision": self.precision,
             "init": str(self.init_path) if self.init_path else None,
+            "batch": dict(zip(BATCH_PARTS, batch_parts(self.config, self.unlabelled is not None), strict=True)),
+            "unlabelled_images": len(self.unlabelled) if self.unlabelled else 0,
         }
         write_config(self.run_dir, self.saved_config)
         spec = self.spec
@@ -283,6 +303,7 @@ class Trainer:
                 data=str(source),
                 train=len(self.train_data),
                 val=len(self.val_data),
+                unlabelled=len(self.unlabelled) if self.unlabelled else 0,
                 charset=spec.charset,
                 max_length=spec.max_length,
                 arch=spec.arch,
@@ -292,7 +313,7 @@ class Trainer:
                 + (f", {spec.output_steps} CTC time steps" if spec.loss == "ctc" else ""),
                 precision=self.precision,
                 batch_size=self.config.batch_size,
-                batch_makeup=batch_makeup(self.config, data.synthetic_style),
+                batch_makeup=batch_makeup(self.config, data.synthetic_style, self.unlabelled is not None),
                 weight_decay=self.config.weight_decay,
                 ema=self.config.ema,
                 confidence_penalty=self.config.confidence_penalty,
@@ -365,6 +386,29 @@ class Trainer:
             self.reporter.info(f"Left out {len(bad):,} more files that failed to decode.")
         return train, val, spec
 
+    def _load_unlabelled(self, data: DataOptions) -> UnlabelledData:
+        """The --unlabelled folder, audited and preprocessed like the labelled data, without the
+        images the labelled data also holds."""
+        if self.spec.loss == "bce":
+            raise TrainingError(
+                "--unlabelled needs a model with --loss ctc or softmax: the original's BCE outputs give no one reading"
+            )
+        digests = self.train_data.digests + self.val_data.digests
+        with self.reporter.progress("Preprocessing unlabelled", None) as bar:
+            unlabelled = load_unlabelled(
+                data.unlabelled, self.spec.input_shape, self.spec.preprocessing, digests, data.skip_invalid, bar.advance
+            )
+        left_out = {
+            "also in the labelled data": unlabelled.also_labelled,
+            "repeats within the folder": unlabelled.duplicates,
+            "invalid (--skip-invalid)": len(unlabelled.skipped),
+        }
+        note = ", ".join(f"{count:,} {why}" for why, count in left_out.items() if count)
+        self.reporter.info(
+            f"Unlabelled: {len(unlabelled):,} images from {data.unlabelled}" + (f"; left out {note}" if note else "")
+        )
+        return unlabelled
+
     def _check_fixed_spec(self, spec: ModelSpec, refusal: str) -> None:
         """A resumed run or an --init model fixes the model: options that ask for another one fail."""
         request = self.request
@@ -397,6 +441,8 @@ class Trainer:
             with strategy.scope():
                 self.model = build_model(self.spec)
                 optimizer = make_optimizer(self.config, self.precision, self.model.trainable_variables)
+                # --unlabelled's teacher holds the --ema average (built last: the model's weights stay as seeded)
+                teacher = build_model(self.spec) if self.unlabelled is not None and self.config.ema else None
         finally:
             keras.mixed_precision.set_dtype_policy("float32")
         self.optimizer = optimizer
@@ -422,14 +468,23 @@ class Trainer:
         elif self.request.resume:
             self.metrics.keep_until(0)
             self.reporter.info(f"{self.run_dir} has no checkpoint yet: starting from step 0.")
-        self.average = self._start_average(latest.path if latest else None)
+        self.average = self._start_average(latest.path if latest else None, teacher)
         penalty = self.config.confidence_penalty
+        pseudo = None
+        if self.unlabelled is not None:
+            pseudo = PseudoLabelling(
+                teacher or self.model,
+                make_pseudo_labeller(self.spec),
+                make_sample_loss(self.spec),
+                self.config.unlabelled_threshold,
+            )
         with strategy.scope():
             self.training_model = TrainingModel(
                 self.model,
                 self.loss_fn,
                 make_confidence_penalty(self.spec, penalty) if penalty else None,
                 self.average,
+                pseudo,
             )
             self.training_model.compile(optimizer=optimizer, jit_compile=False)
 
@@ -458,12 +513,13 @@ class Trainer:
             raise TrainingError(f"{self.init_path}: cannot load its weights ({type(exc).__name__}: {exc})") from exc
         self.reporter.info(f"Starting from the weights of {self.init_path}.")
 
-    def _start_average(self, checkpoint: Path | None) -> WeightAverage | None:
-        """The --ema average: a copy of the starting weights, or the one a resumed checkpoint holds."""
+    def _start_average(self, checkpoint: Path | None, shadow: keras.Model | None) -> WeightAverage | None:
+        """The --ema average: a copy of the starting weights (in `shadow`'s, when given), or the one
+        a resumed checkpoint holds."""
         if not self.config.ema:
             return None
         with self.strategy.scope():
-            average = WeightAverage(self.model, self.config.ema)
+            average = WeightAverage(self.model, self.config.ema, shadow)
         values = Checkpoints.saved_averages(checkpoint) if checkpoint else None
         if values is not None:
             try:
@@ -522,12 +578,23 @@ class Trainer:
     def dataset(self) -> tf.data.Dataset:
         """The training batches from the current step on (the same batches an uninterrupted run sees)."""
         config, start = self.config, self.state.step
-        fresh, fresh_count = self._fresh_captchas(), mixed_count(config.batch_size, config.synthetic_mix)
-        images, ids, batch = self.train_data.images, self.train_ids, config.batch_size
+        data_count, fresh_count, unlabelled_places = batch_parts(config, self.unlabelled is not None)
+        fresh, labelled = self._fresh_captchas(), data_count + fresh_count
+        images, ids = self.train_data.images, self.train_ids
+        unlabelled = self.unlabelled.images if self.unlabelled else None
+
+        def batches() -> Iterator[tuple[np.ndarray, ...]]:
+            stream = batch_stream(images, ids, labelled, config.seed, start, config.augment, fresh, fresh_count)
+            if not unlabelled_places:
+                return stream
+            return joined_stream(stream, unlabelled_stream(unlabelled, unlabelled_places, config.seed, start))
+
+        shape = images.shape[1:]
         return training_dataset(
-            lambda: batch_stream(images, ids, batch, config.seed, start, config.augment, fresh, fresh_count),
-            (batch, *images.shape[1:]),
-            (batch, ids.shape[1]),
+            batches,
+            (labelled, *shape),
+            (labelled, ids.shape[1]),
+            (unlabelled_places, *shape) if unlabelled_places else None,
         )
 
     def fit(self, callbacks: list[keras.callbacks.Callback], rounds: int, steps: int) -> None:
