@@ -66,7 +66,8 @@ def main() -> None:
     )
     runtime.import_tensorflow()
     from captcha_cli import ui
-    from captcha_cli.training.trainer import DataOptions, TrainRequest, run_training
+    from captcha_cli.training.request import DataOptions, TrainRequest
+    from captcha_cli.training.trainer import run_training
 
     config = train_config_for(
         "small", time_budget_s=parse_duration(args.time), learning_rate=args.lr, batch_size=args.batch_size

@@ -8,7 +8,8 @@ into a folder with a labels.csv; the rest are linked into a folder under names t
 `outside_sets.py` does; `henan-digits` tests on its test split (all of it: see its README).
 
 Usage: python benchmarks/semi_supervised.py [--sets henan-digits,seedgen] [--labelled 1000,500]
-       [--time 5m] [--modes full,labelled,unlabelled] [--data ../shared/data] [--project benchmarks/runs]
+       [--time 5m] [--modes full,labelled,unlabelled] [--unlabelled-options "--unlabelled-share 0.25"]
+       [--data ../shared/data] [--project benchmarks/runs]
 Prints one Markdown table and one JSON line, with the machine, date and commit; each result is also
 written to --project as it comes (semi-supervised-DATE.json), so a cut run keeps what it measured.
 The goal's share: (semi - labelled alone) / (fully labelled - labelled alone).
@@ -55,6 +56,7 @@ def main() -> None:
     parser.add_argument("--labelled", default="1000,500")
     parser.add_argument("--time", default="5m")
     parser.add_argument("--modes", default="full,labelled,unlabelled")
+    parser.add_argument("--unlabelled-options", default="", help="more `captcha train` options, --unlabelled runs")
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
     parser.add_argument("--project", type=Path, default=Path("benchmarks/runs"))
     args = parser.parse_args()
@@ -74,9 +76,11 @@ def main() -> None:
             if "labelled" in modes:
                 runs.append((f"{count} labelled", labelled_dir, ()))
             if "unlabelled" in modes:
-                runs.append((f"{count} labelled + unlabelled", labelled_dir, ("--unlabelled", str(unlabelled_dir))))
+                more = args.unlabelled_options.split()
+                mode = f"{count} labelled + unlabelled" + (f" {args.unlabelled_options}" if more else "")
+                runs.append((mode, labelled_dir, ("--unlabelled", str(unlabelled_dir), *more)))
         for mode, folder, extra in runs:
-            run = f"semi-{stamp}-{name}-{mode.replace(' ', '-').replace('+', 'and')}"
+            run = f"semi-{stamp}-{name}-" + "-".join(mode.replace("+", "and").replace("--", "").split())
             command = train(folder, args.time, args.project, run, *extra)
             results[f"{name}: {mode}"] = {**score(args.project / run, test_dir), "command": " ".join(command)}
             log.write_text(json.dumps(results, indent=1))

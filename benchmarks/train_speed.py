@@ -43,8 +43,9 @@ from captcha_cli.model.network import build_model, layer_macs  # noqa: E402
 from captcha_cli.precision import detect_precision  # noqa: E402
 from captcha_cli.reporting import NullReporter  # noqa: E402
 from captcha_cli.spec import ModelSpec, load_spec, spec_for_arch, train_config_for  # noqa: E402
+from captcha_cli.training.request import DataOptions, TrainRequest  # noqa: E402
 from captcha_cli.training.runs import MetricsLog  # noqa: E402
-from captcha_cli.training.trainer import DataOptions, TrainRequest, run_training  # noqa: E402
+from captcha_cli.training.trainer import run_training  # noqa: E402
 
 BASELINE = "baseline fit float32"
 

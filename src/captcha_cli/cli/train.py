@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,22 +22,11 @@ from captcha_cli.cli.common import (
     WidthOpt,
     command_line,
     handle_errors,
-    spec_overrides,
 )
-from captcha_cli.spec import ARCH_PRESETS, GENERATED_DATA_MIX, PRESET_TRAINING, TrainConfig, train_config_for
+from captcha_cli.spec import ARCH_PRESETS, GENERATED_DATA_MIX, PRESET_TRAINING
+from captcha_cli.training.request import DEFAULTS, TrainOptions, build_request
 
-DEFAULTS = TrainConfig()
-
-
-def _init_arch(init: Path | None) -> str | None:
-    """The architecture of the --init model, whose preset recipe the run then follows."""
-    if init is None:
-        return None
-    runtime.import_tensorflow()
-    from captcha_cli.model.modelio import resolve_model_path
-    from captcha_cli.spec import load_spec
-
-    return load_spec(resolve_model_path(init)).arch
+TRAIN_OPTIONS = {f.name for f in dataclasses.fields(TrainOptions)}  # the parameters that build the request
 
 
 def _shown(value: Any) -> str:
@@ -230,11 +220,10 @@ def train(
 ) -> None:
     """Train the captcha model: step-based, adaptive learning rate, checkpoints, best/last models."""
     from captcha_cli.charset import parse_charset
-    from captcha_cli.data.preprocessing import resolve_backend
     from captcha_cli.data.synthetic import STYLES
     from captcha_cli.spec import LOSSES
-    from captcha_cli.training.runs import parse_duration
 
+    given = {name: value for name, value in locals().items() if name in TRAIN_OPTIONS}
     for rate, option in ((dropout, "--dropout"), (ema, "--ema")):  # both in [0, 1): Typer's min gives the 0
         if rate is not None and rate >= 1.0:
             raise typer.BadParameter(f"{rate:g} is not in [0, 1)", param_hint=option)
@@ -248,67 +237,10 @@ def train(
         parse_charset(charset)
     if synthetic_style not in STYLES:
         raise typer.BadParameter(f"choose one of {', '.join(STYLES)}", param_hint="--synthetic-style")
-    recipe_arch = arch or _init_arch(init) or "resnet34"
-    if synthetic_mix is None and data is None and resume is None:
-        synthetic_mix = GENERATED_DATA_MIX
-    config = train_config_for(
-        recipe_arch,
-        learning_rate=lr,
-        batch_size=batch_size,
-        max_steps=max_steps or DEFAULTS.max_steps,
-        val_every=val_every,
-        save_every=save_every,
-        keep=keep,
-        target_acc=target_acc,
-        lr_patience=patience,
-        val_split=val_split,
-        seed=seed,
-        precision=precision,
-        strategy=strategy,
-        augment=augment,
-        synthetic_mix=synthetic_mix,
-        anneal=anneal,
-        weight_decay=weight_decay,
-        ema=ema,
-        confidence_penalty=confidence_penalty,
-        unlabelled_share=unlabelled_share,
-        unlabelled_threshold=unlabelled_threshold,
-        time_budget_s=parse_duration(time_budget) if time_budget else None,
-    )
-    overrides = spec_overrides(None, None, height, width)
-    if backend:
-        overrides["preprocessing"] = resolve_backend(backend)
-    if loss:
-        overrides["loss"] = loss
-    if dropout is not None:
-        overrides["dropout"] = dropout
+    request = build_request(TrainOptions(**given, command=tuple(command_line(ctx))))
     runtime.import_tensorflow()
-    from captcha_cli.training.trainer import DataOptions, TrainRequest, run_training
+    from captcha_cli.training.trainer import run_training
 
-    request = TrainRequest(
-        config=config,
-        data=DataOptions(
-            data=data,
-            val=val,
-            label_pattern=label_pattern,
-            ignore_case=ignore_case,
-            skip_invalid=skip_invalid,
-            synthetic_style=synthetic_style,
-            synthetic_count=synthetic_count,
-            unlabelled=unlabelled,
-        ),
-        arch=recipe_arch,
-        arch_given=arch is not None,
-        max_steps_given=max_steps is not None,
-        charset=charset,
-        max_length=max_length,
-        spec_overrides=overrides,
-        project=project,
-        name=name,
-        resume=resume,
-        init=init,
-        command=command_line(ctx),
-    )
     result = run_training(request, ui.training_reporter(not (quiet or json_output)))
     if json_output:
         ui.print_json(

@@ -25,8 +25,9 @@ from captcha_cli.inference.readers import open_reader
 from captcha_cli.inference.suspects import report_suspects, suspects_of
 from captcha_cli.reporting import Reporter
 from captcha_cli.spec import TrainConfig
+from captcha_cli.training.request import DataOptions, TrainRequest
 from captcha_cli.training.runs import next_run_dir
-from captcha_cli.training.trainer import DataOptions, TrainRequest, run_training
+from captcha_cli.training.trainer import run_training
 
 
 @dataclass

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,44 +56,10 @@ from captcha_cli.training.callbacks import (
 from captcha_cli.training.distribute import check_batch, is_chief, make_strategy
 from captcha_cli.training.fit_model import PseudoLabelling, TrainingModel
 from captcha_cli.training.freshdata import FreshCaptchas, mixed_count
+from captcha_cli.training.request import DataOptions, TrainRequest
 from captcha_cli.training.runs import Checkpoints, MetricsLog, format_duration, next_run_dir, read_config, write_config
 from captcha_cli.training.semisupervised import joined_stream, make_pseudo_labeller, unlabelled_count, unlabelled_stream
 from captcha_cli.training.tf_input import training_dataset
-
-
-@dataclass
-class DataOptions:
-    """Where the images come from and how labels are read."""
-
-    data: Path | None = None
-    val: Path | None = None
-    label_pattern: str | None = None
-    ignore_case: bool = False
-    skip_invalid: bool = False
-    synthetic_style: str = "noisy"
-    synthetic_count: int = 8000
-    synthetic_charset: str = "0-9a-zA-Z"
-    synthetic_length: str = "4,6"
-    unlabelled: Path | None = None  # a folder of captchas without labels (semi-supervised)
-
-
-@dataclass
-class TrainRequest:
-    """Everything `captcha train` was asked to do."""
-
-    config: TrainConfig
-    data: DataOptions
-    arch: str = "resnet34"
-    charset: str | None = None  # None or "auto": infer from the labels
-    max_length: int | None = None
-    spec_overrides: dict[str, Any] = field(default_factory=dict)
-    arch_given: bool = False
-    max_steps_given: bool = False  # on resume, only an explicit --max-steps replaces the saved one
-    project: Path = Path("runs")
-    name: str | None = None
-    resume: Path | None = None
-    init: Path | None = None  # a saved model (or run folder) whose weights the new run starts from
-    command: list[str] = field(default_factory=list)
 
 
 @dataclass
