@@ -16,12 +16,11 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import json
 from datetime import date
 from pathlib import Path
 
 from machine import commit, cpu_name
-from outside_sets import score, train
+from outside_sets import print_scores, score, train
 
 from captcha_cli.data.datasets import audit_folder
 from captcha_cli.training.screening import link_folder
@@ -56,11 +55,7 @@ def main() -> None:
         run_name = f"retrain-{stamp}-{'cleaned' if folder != args.train else 'original'}"
         command = train(folder, args.time, args.project, run_name)
         results[name] = {**score(args.project / run_name, args.test), "command": " ".join(command)}
-    print(f"{cpu_name()}, {stamp}, commit {commit()}")
-    print("| training folder | test full-string | characters | steps |\n|---|---:|---:|---:|")
-    for name, r in results.items():
-        print(f"| {name} | {r['full_string']:.2%} of {r['images']:,} | {r['char']:.2%} | {r['steps']:,} |")
-    print(json.dumps(results))
+    print_scores(f"{cpu_name()}, {stamp}, commit {commit()}", "training folder", results)
 
 
 if __name__ == "__main__":

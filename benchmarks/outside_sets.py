@@ -77,6 +77,15 @@ def score(run: Path, test_dir: Path) -> dict:
     }
 
 
+def print_scores(heading: str, first_column: str, results: dict[str, dict]) -> None:
+    """`heading` (machine, date, commit), a Markdown table of the runs' test scores, and one JSON line."""
+    print(heading)
+    print(f"| {first_column} | test full-string | characters | steps |\n|---|---:|---:|---:|")
+    for key, r in results.items():
+        print(f"| {key} | {r['full_string']:.2%} of {r['images']:,} | {r['char']:.2%} | {r['steps']:,} |")
+    print(json.dumps(results))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", default=",".join(SETS))

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 from machine import commit, cpu_name
-from outside_sets import score, split_by_name, train
+from outside_sets import print_scores, score, split_by_name, train
 
 from captcha_cli.data.datasets import Sample, audit_folder
 from captcha_cli.training.screening import link_folder
@@ -84,11 +84,7 @@ def main() -> None:
             command = train(folder, args.time, args.project, run, *extra)
             results[f"{name}: {mode}"] = {**score(args.project / run, test_dir), "command": " ".join(command)}
             log.write_text(json.dumps(results, indent=1))
-    print(f"{cpu_name()}, {stamp}, commit {commit()}, --time {args.time}")
-    print("| set: training data | test full-string | characters | steps |\n|---|---:|---:|---:|")
-    for key, r in results.items():
-        print(f"| {key} | {r['full_string']:.2%} of {r['images']:,} | {r['char']:.2%} | {r['steps']:,} |")
-    print(json.dumps(results))
+    print_scores(f"{cpu_name()}, {stamp}, commit {commit()}, --time {args.time}", "set: training data", results)
 
 
 if __name__ == "__main__":
