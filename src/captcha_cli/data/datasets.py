@@ -177,10 +177,15 @@ def find_images(root: Path) -> list[Path]:
     """The image files under a folder; a folder that cannot be listed or a broken link is an error."""
     scan = scan_images(root)
     if scan.problems:
-        first = scan.problems[0]
-        more = f" (and {len(scan.problems) - 1} more)" if len(scan.problems) > 1 else ""
-        raise DatasetError(f"{first.path}: {first.kind} ({first.detail}){more}", hint=ADVICE[first.kind])
+        raise DatasetError(describe_problems(scan.problems), hint=ADVICE[scan.problems[0].kind])
     return scan.paths
+
+
+def describe_problems(problems: list[Problem]) -> str:
+    """The first problem as one line, `PATH: kind (detail) (and 2 more)`."""
+    first = problems[0]
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"{first.path}: {first.kind}" + (f" ({first.detail})" if first.detail else "") + more
 
 
 def label_from_name(path: Path) -> str:

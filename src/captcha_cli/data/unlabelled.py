@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from captcha_cli.data.datasets import Problem, audit_unlabelled
+from captcha_cli.data.datasets import Problem, audit_unlabelled, describe_problems
 from captcha_cli.data.imagecache import build_cache
 from captcha_cli.errors import DatasetError
 
@@ -45,10 +45,8 @@ def load_unlabelled(
     audit = audit_unlabelled(folder)
     problems = list(audit.problems)
     if problems and not skip_invalid:
-        first = problems[0]
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise DatasetError(
-            f"{first.path}: {first.kind}{f' ({first.detail})' if first.detail else ''}{more} in --unlabelled",
+            f"{describe_problems(problems)} in --unlabelled",
             hint="fix or remove it, or pass --skip-invalid to leave such files out",
         )
     known, seen = set(labelled_digests), set()
