@@ -72,13 +72,13 @@ class TrainingModel(keras.Model):
             pseudo_ids, probability = self.pseudo.read(self.pseudo.teacher(weak, training=False))
             used = tf.cast(probability >= self.pseudo.threshold, tf.float32)
             x = tf.concat([x, strong], axis=0)  # one pass: BatchNorm sees both
+        labelled = tf.shape(y)[0]
         with tf.GradientTape() as tape:
             logits = self.network(x, training=True)
-            labelled_logits = logits[: tf.shape(y)[0]] if unlabelled else logits
-            loss = self.loss_fn(y, labelled_logits)
+            loss = self.loss_fn(y, logits[:labelled])
             objective = loss + self.penalty_fn(logits) if self.penalty_fn else loss
             if unlabelled:
-                unlabelled_losses = self.pseudo.sample_loss(pseudo_ids, logits[tf.shape(y)[0] :])
+                unlabelled_losses = self.pseudo.sample_loss(pseudo_ids, logits[labelled:])
                 objective += tf.reduce_mean(used * tf.cast(unlabelled_losses, tf.float32))
             # the optimizer sums gradients over replicas: scale each replica's mean loss
             scaled = self.optimizer.scale_loss(objective / replicas)
