@@ -22,6 +22,11 @@ def sample_order(n: int, seed: int, start: int) -> Iterator[int]:
         epoch, offset = epoch + 1, 0
 
 
+def next_indices(order: Iterator[int], count: int) -> np.ndarray:
+    """The next `count` indices of `order`, sorted: memory-mapped arrays read fastest in order."""
+    return np.sort(np.fromiter((next(order) for _ in range(count)), dtype=np.int64, count=count))
+
+
 @dataclass(frozen=True)
 class Augmentation:
     """The ranges `--augment` draws from, each symmetric around no change. At 30 minutes these
@@ -104,8 +109,7 @@ def batch_stream(
     order = sample_order(len(images), seed, start_step * real_count)
     step = start_step
     while True:
-        index = np.fromiter((next(order) for _ in range(real_count)), dtype=np.int64, count=real_count)
-        sorted_index = np.sort(index)  # memory-mapped arrays read fastest in order
+        sorted_index = next_indices(order, real_count)
         x = np.asarray(images[sorted_index])
         y = ids[sorted_index]
         if fresh and fresh_count:

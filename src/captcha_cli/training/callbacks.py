@@ -22,7 +22,7 @@ from captcha_cli.training.adaptive_lr import AdaptiveLearningRate, learning_rate
 from captcha_cli.training.annealing import FLOOR, BudgetAnneal, budget_progress
 from captcha_cli.training.curves import draw_curves
 from captcha_cli.training.distribute import agree
-from captcha_cli.training.runs import MetricsLog, format_duration
+from captcha_cli.training.runs import OPTIONAL_METRIC_FIELDS, MetricsLog, format_duration
 
 TENSORBOARD_KEYS = ("loss", "val_loss", "full_string_acc", "char_acc", "lr", "images_per_s")
 
@@ -166,7 +166,7 @@ class RoundLog(keras.callbacks.Callback):
         self.metrics.append(row)
         draw_curves(self.metrics.rows, self.run_dir / "curves.png")
         with self.writer.as_default(step=state.step):
-            for key in TENSORBOARD_KEYS + ("pseudo_labelled",):
+            for key in (*TENSORBOARD_KEYS, *OPTIONAL_METRIC_FIELDS):
                 if key in row:
                     tf.summary.scalar(key, row[key])
         self.reporter.event(ValidationDone(**row, best=state.best, improved=bool(logs["improved"])))

@@ -17,7 +17,7 @@ import tensorflow as tf
 from keras import ops
 
 from captcha_cli.spec import ModelSpec
-from captcha_cli.training.batches import augment_batch, sample_order
+from captcha_cli.training.batches import augment_batch, next_indices, sample_order
 
 ORDER_SALT = 15_485_863  # keeps the unlabelled images' order apart from the labelled ones'
 
@@ -37,7 +37,7 @@ def unlabelled_stream(images: np.ndarray, count: int, seed: int, start_step: int
     order = sample_order(len(images), seed + ORDER_SALT, start_step * count)
     step = start_step
     while True:
-        index = np.sort(np.fromiter((next(order) for _ in range(count)), dtype=np.int64, count=count))
+        index = next_indices(order, count)
         weak = np.asarray(images[index])
         yield weak, augment_batch(weak, np.random.default_rng([seed, ORDER_SALT, step]))
         step += 1
