@@ -5,7 +5,8 @@ learning rate and batch size are here too, so one script runs every row of a com
 
 Usage: python benchmarks/levers.py DATA --name NAME [--time 10m] [--dropout 0] [--lr 2e-3]
        [--batch-size 128] [--aug-rotation 8] [--aug-scale 0] [--aug-shift-x 0.06]
-       [--aug-shift-y 0.1] [--aug-noise 12] [--size 200x60 --width-strides 1,2,2,1]
+       [--aug-shift-y 0.1] [--aug-noise 12] [--aug-lines 0] [--aug-colour 0]
+       [--size 200x60 --width-strides 1,2,2,1]
 The run folder is PROJECT/NAME, as `captcha train` makes it (metrics.csv, best.keras), so
 `benchmarks/accuracy_budget.py` reads it. Prints one JSON line: steps, best validation accuracy,
 the last round's images/s.
@@ -30,6 +31,8 @@ AUGMENTATION_OPTIONS = {
     "aug_shift_x": "shift_x",
     "aug_shift_y": "shift_y",
     "aug_noise": "noise_std",
+    "aug_lines": "lines",
+    "aug_colour": "colour",
 }
 
 
@@ -57,7 +60,8 @@ def main() -> None:
     parser.add_argument("--size", help="WIDTHxHEIGHT of the input, with --width-strides")
     parser.add_argument("--width-strides", help="each stage's stride along the width, e.g. 1,2,2,1 (13 steps at 200)")
     for option in AUGMENTATION_OPTIONS:
-        parser.add_argument("--" + option.replace("_", "-"), type=float, dest=option)
+        kind = int if option == "aug_lines" else float
+        parser.add_argument("--" + option.replace("_", "-"), type=kind, dest=option)
     args = parser.parse_args()
 
     moved = {field: getattr(args, option) for option, field in AUGMENTATION_OPTIONS.items()}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -61,3 +63,23 @@ def test_noise_is_standard_normal_and_differs_between_images() -> None:
     assert np.abs(correlations).max() < 0.1  # no two images got the same noise
     neighbours = np.corrcoef(noise[:, :, :-1].ravel(), noise[:, :, 1:].ravel())[0, 1]
     assert abs(neighbours) < 0.02  # pixel by pixel independent, the roll adds no structure
+
+
+def test_lines_draw_thin_coloured_strokes_and_nothing_else() -> None:
+    images = np.full((16, 30, 60, 3), 128, dtype=np.uint8)
+    only_lines = dataclasses.replace(NO_CHANGE, lines=3)
+    out = augment_batch(images, np.random.default_rng(2), only_lines)
+    changed = np.any(out != images, axis=3).sum(axis=(1, 2))
+    assert np.count_nonzero(changed) >= 8  # most images got at least one line
+    assert changed.max() <= 3 * 3 * (60 + 30)  # three strokes about a pixel wide (anti-aliasing adds a side each)
+    assert np.any(out[..., 0] != out[..., 1])  # in colour, not grey
+
+
+def test_colour_gains_move_each_channel_apart_and_leave_grey_images_alone() -> None:
+    colour_only = dataclasses.replace(NO_CHANGE, colour=0.3)
+    rgb = np.full((8, 20, 20, 3), 220, dtype=np.uint8)  # gains act about mid-grey, as the contrast does
+    out = augment_batch(rgb, np.random.default_rng(5), colour_only).astype(float)
+    spread = out.mean(axis=(1, 2)).std(axis=1)
+    assert np.all(spread > 0.5) and out.min() >= 128 + 92 * 0.7 - 1 and out.max() <= 128 + 92 * 1.3 + 1
+    grey = np.full((8, 20, 20, 1), 220, dtype=np.uint8)
+    np.testing.assert_array_equal(augment_batch(grey, np.random.default_rng(5), colour_only), grey)

@@ -40,6 +40,8 @@ class Augmentation:
     contrast: float = 0.3
     brightness: float = 30.0  # grey levels
     noise_std: float = 12.0  # grey levels
+    lines: int = 0  # up to this many straight lines of random colour drawn across each image
+    colour: float = 0.0  # each channel's gain drawn from 1 +- this (colour images only)
 
 
 AUGMENTATION = Augmentation()
@@ -68,8 +70,8 @@ def gaussian_noise(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarr
 
 
 def augment_batch(images: np.ndarray, rng: np.random.Generator, ranges: Augmentation | None = None) -> np.ndarray:
-    """Small random shifts, rotations and scalings, brightness/contrast jitter and pixel noise,
-    drawn from `ranges` (the module's AUGMENTATION when omitted)."""
+    """Small random shifts, rotations and scalings, random lines, brightness/contrast/colour
+    jitter and pixel noise, drawn from `ranges` (the module's AUGMENTATION when omitted)."""
     r = ranges or AUGMENTATION
     out = np.empty_like(images)
     h, w = images.shape[1:3]
@@ -79,8 +81,13 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator, ranges: Augmenta
         matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
         matrix[:, 2] += (rng.uniform(-r.shift_x, r.shift_x) * w, rng.uniform(-r.shift_y, r.shift_y) * h)
         warped = cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if r.lines:
+            draw_lines(warped, int(rng.integers(0, r.lines + 1)), rng)
         out[i] = warped.reshape(image.shape)
     contrast = rng.uniform(1 - r.contrast, 1 + r.contrast, (len(images), 1, 1, 1)).astype(np.float32)
+    if r.colour and images.shape[3] > 1:
+        gains = rng.uniform(1 - r.colour, 1 + r.colour, (len(images), 1, 1, images.shape[3]))
+        contrast = contrast * gains.astype(np.float32)
     brightness = rng.uniform(-r.brightness, r.brightness, (len(images), 1, 1, 1)).astype(np.float32)
     mixed = out.astype(np.float32)
     mixed -= 128
@@ -91,6 +98,17 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator, ranges: Augmenta
     np.rint(mixed, out=mixed)  # rounded: truncation darkened by half a level
     np.clip(mixed, 0, 255, out=mixed)
     return mixed.astype(np.uint8)
+
+
+def draw_lines(image: np.ndarray, count: int, rng: np.random.Generator) -> None:
+    """Draws `count` anti-aliased lines, 1 pixel thick, of random colour between two
+    random points, in place: the kind of noise many real captchas draw over their text."""
+    h, w = image.shape[:2]
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    for _ in range(count):
+        ends = rng.integers(0, (w, h, w, h))
+        colour = tuple(int(c) for c in rng.integers(0, 256, channels))
+        cv2.line(image, (int(ends[0]), int(ends[1])), (int(ends[2]), int(ends[3])), colour, 1, cv2.LINE_AA)
 
 
 def batch_stream(
