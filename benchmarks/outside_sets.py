@@ -6,13 +6,15 @@ the input size and time steps from the data), then `captcha evaluate TEST --mode
 prints one Markdown table (full-string and character accuracy, by length, steps reached, images/s,
 the chosen input) with the machine, date and commit, plus one JSON line.
 
-Usage: python benchmarks/outside_sets.py [--sets wp-rsc,henan-digits,seedgen] [--data ../shared/data]
-       [--project benchmarks/runs] [--score-only]
+Usage: python benchmarks/outside_sets.py [--sets wp-rsc,henan-digits,seedgen,noisy,simple]
+       [--data ../shared/data] [--project benchmarks/runs] [--score-only]
 
 `seedgen` trains on the first 7,000 of `seedgen-train` by name and tests on the last 1,000 (the set
 has no test split); both are folders of links made under --project. `henan-digits` is scored on
-every test image (its labels are partly wrong: see ../shared/data/README.md). `--score-only`
-re-scores runs already in --project.
+every test image (its labels are partly wrong: see ../shared/data/README.md). `noisy` and `simple`
+are the built-in styles, the goal's check that they do not fall back: 8,000 of `captcha generate
+--style S --seed 0` for training and 1,000 of `--seed 1` for the test, made under --project.
+`--score-only` re-scores runs already in --project.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shutil
 import statistics
 import subprocess
 from datetime import date
@@ -32,7 +35,22 @@ SETS = {  # name: (train folder, test folder, --time): the goals' commands
     "henan-digits": ("henan-digits/train", "henan-digits/test", "10m"),
     "seedgen": ("seedgen-train", None, "30m"),
 }
+GENERATED = {"noisy": "30m", "simple": "30m"}  # built-in style: --time, as RESULTS.md's earlier figures
 SEEDGEN_TEST = 1000
+
+
+def generate(style: str, folder: Path) -> tuple[Path, Path]:
+    """8,000 captchas of `style` (seed 0) to train on and 1,000 (seed 1) to test on, made once
+    (under a temporary name first, so an interrupted run leaves no half-made set)."""
+    for part, count, seed in (("train", 8000, 0), ("test", 1000, 1)):
+        if (folder / part).is_dir():
+            continue
+        partial = folder / f".{part}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        command = ["captcha", "generate", str(partial), "--count", str(count), "--style", style, "--seed", str(seed)]
+        subprocess.run(command, check=True)
+        partial.rename(folder / part)
+    return folder / "train", folder / "test"
 
 
 def split_by_name(source: Path, folder: Path) -> tuple[Path, Path]:
@@ -46,6 +64,16 @@ def split_by_name(source: Path, folder: Path) -> tuple[Path, Path]:
             if not (target / name).is_symlink():
                 (target / name).symlink_to((source / name).resolve())
     return folder / "train", folder / "test"
+
+
+def folders(name: str, data: Path, project: Path) -> tuple[Path, Path, str]:
+    """The set's training and test folders (made under `project` where the set has none) and --time."""
+    if name in GENERATED:
+        return (*generate(name, project / f"{name}-generated"), GENERATED[name])
+    train_part, test_part, budget = SETS[name]
+    if test_part is None:
+        return (*split_by_name(data / train_part, project / f"{name}-split"), budget)
+    return data / train_part, data / test_part, budget
 
 
 def train(train_dir: Path, budget: str, project: Path, name: str, *extra: str) -> list[str]:
@@ -88,18 +116,14 @@ def print_scores(heading: str, first_column: str, results: dict[str, dict]) -> N
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sets", default=",".join(SETS))
+    parser.add_argument("--sets", default=",".join([*SETS, *GENERATED]))
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
     parser.add_argument("--project", type=Path, default=Path("benchmarks/runs"))
     parser.add_argument("--score-only", action="store_true")
     args = parser.parse_args()
     results = {}
     for name in args.sets.split(","):
-        train_part, test_part, budget = SETS[name]
-        if test_part is None:
-            train_dir, test_dir = split_by_name(args.data / train_part, args.project / f"{name}-split")
-        else:
-            train_dir, test_dir = args.data / train_part, args.data / test_part
+        train_dir, test_dir, budget = folders(name, args.data, args.project)
         run = args.project / f"{name}-small-{budget}"
         command = ["captcha", "train", str(train_dir), "--arch", "small", "--time", budget]
         if not args.score_only:
