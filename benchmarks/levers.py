@@ -6,6 +6,7 @@ learning rate and batch size are here too, so one script runs every row of a com
 Usage: python benchmarks/levers.py DATA --name NAME [--time 10m] [--dropout 0] [--lr 2e-3]
        [--batch-size 128] [--aug-rotation 8] [--aug-scale 0] [--aug-shift-x 0.06]
        [--aug-shift-y 0.1] [--aug-noise 12] [--aug-lines 0] [--aug-colour 0]
+       [--aug-dots 0] [--aug-blur 0]
        [--size 200x60 --width-strides 1,2,2,1]
 The run folder is PROJECT/NAME, as `captcha train` makes it (metrics.csv, best.keras), so
 `benchmarks/accuracy_budget.py` reads it. Prints one JSON line: steps, best validation accuracy,
@@ -33,6 +34,8 @@ AUGMENTATION_OPTIONS = {
     "aug_noise": "noise_std",
     "aug_lines": "lines",
     "aug_colour": "colour",
+    "aug_dots": "dots",
+    "aug_blur": "blur",
 }
 
 
@@ -60,7 +63,7 @@ def main() -> None:
     parser.add_argument("--size", help="WIDTHxHEIGHT of the input, with --width-strides")
     parser.add_argument("--width-strides", help="each stage's stride along the width, e.g. 1,2,2,1 (13 steps at 200)")
     for option in AUGMENTATION_OPTIONS:
-        kind = int if option == "aug_lines" else float
+        kind = int if option in ("aug_lines", "aug_dots") else float
         parser.add_argument("--" + option.replace("_", "-"), type=kind, dest=option)
     args = parser.parse_args()
 

@@ -9,8 +9,9 @@ the chosen input) with the machine, date and commit, plus one JSON line.
 Usage: python benchmarks/outside_sets.py [--sets wp-rsc,henan-digits,seedgen,noisy,simple]
        [--data ../shared/data] [--project benchmarks/runs] [--score-only]
 
-`seedgen` trains on the first 7,000 of `seedgen-train` by name and tests on the last 1,000 (the set
-has no test split); both are folders of links made under --project. `henan-digits` is scored on
+`seedgen` has no test split: the last 1,000 of `seedgen-train` in the order of their contents'
+SHA-256 are its test part, the other 7,000 its training part (folders of links made under
+--project). `henan-digits` is scored on
 every test image (its labels are partly wrong: see ../shared/data/README.md). `noisy` and `simple`
 are the built-in styles, the goal's check that they do not fall back: 8,000 of `captcha generate
 --style S --seed 0` for training and 1,000 of `--seed 1` for the test, made under --project.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import shutil
 import statistics
@@ -53,9 +55,15 @@ def generate(style: str, folder: Path) -> tuple[Path, Path]:
     return folder / "train", folder / "test"
 
 
-def split_by_name(source: Path, folder: Path) -> tuple[Path, Path]:
-    """Links to the first images of `source` by name (train) and to the last SEEDGEN_TEST (test)."""
-    names = sorted(p.name for p in source.iterdir() if not p.name.startswith("."))
+def split_by_content(source: Path, folder: Path) -> tuple[Path, Path]:
+    """Links to the images of `source` in the order of their contents' SHA-256: the last SEEDGEN_TEST
+    are the test part, the rest the training part. A content hash draws the test part like the
+    training part; the last images by name would be the labels that begin with late lower-case
+    letters, a first character the training part never shows."""
+    digests = {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in source.iterdir() if not p.name.startswith(".")
+    }
+    names = sorted(digests, key=lambda name: digests[name])
     parts = {"train": names[:-SEEDGEN_TEST], "test": names[-SEEDGEN_TEST:]}
     for part, chosen in parts.items():
         target = folder / part
@@ -72,7 +80,7 @@ def folders(name: str, data: Path, project: Path) -> tuple[Path, Path, str]:
         return (*generate(name, project / f"{name}-generated"), GENERATED[name])
     train_part, test_part, budget = SETS[name]
     if test_part is None:
-        return (*split_by_name(data / train_part, project / f"{name}-split"), budget)
+        return (*split_by_content(data / train_part, project / f"{name}-split"), budget)
     return data / train_part, data / test_part, budget
 
 

@@ -4,8 +4,9 @@ part labelled; each scored with `captcha evaluate` on a test folder never traine
 
 The N labelled captchas are the first N of the training part in a seeded shuffle (seed 0), linked
 into a folder with a labels.csv; the rest are linked into a folder under names that carry no label.
-`seedgen` trains on the first 7,000 of `seedgen-train` by name and tests on the last 1,000, as
-`outside_sets.py` does; `henan-digits` tests on its test split (all of it: see its README).
+`seedgen` tests on the last 1,000 of `seedgen-train` by content hash and trains on the rest, as
+`outside_sets.py` does (its figures of 2026-12-03 were on the last 1,000 by name); `henan-digits`
+tests on its test split (all of it: see its README).
 
 Usage: python benchmarks/semi_supervised.py [--sets henan-digits,seedgen] [--labelled 1000,500]
        [--time 5m] [--modes full,labelled,unlabelled] [--unlabelled-options "--unlabelled-share 0.25"]
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from machine import commit, cpu_name
-from outside_sets import print_scores, score, split_by_name, train
+from outside_sets import print_scores, score, split_by_content, train
 
 from captcha_cli.data.datasets import Sample, audit_folder
 from captcha_cli.training.screening import link_folder
@@ -67,7 +68,7 @@ def main() -> None:
     for name in args.sets.split(","):
         train_part, test_part = SETS[name]
         if test_part is None:
-            train_dir, test_dir = split_by_name(args.data / train_part, args.project / f"{name}-split")
+            train_dir, test_dir = split_by_content(args.data / train_part, args.project / f"{name}-split")
         else:
             train_dir, test_dir = args.data / train_part, args.data / test_part
         runs = [("full", train_dir, ())] if "full" in modes else []

@@ -83,3 +83,26 @@ def test_colour_gains_move_each_channel_apart_and_leave_grey_images_alone() -> N
     assert np.all(spread > 0.5) and out.min() >= 128 + 92 * 0.7 - 1 and out.max() <= 128 + 92 * 1.3 + 1
     grey = np.full((8, 20, 20, 1), 220, dtype=np.uint8)
     np.testing.assert_array_equal(augment_batch(grey, np.random.default_rng(5), colour_only), grey)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_dots_change_single_pixels_only(channels: int) -> None:
+    images = np.full((8, 30, 60, channels), 128, dtype=np.uint8)
+    only_dots = dataclasses.replace(NO_CHANGE, dots=20)
+    out = augment_batch(images, np.random.default_rng(6), only_dots)
+    changed = np.any(out != images, axis=3)
+    assert 0 < changed.sum(axis=(1, 2)).max() <= 20  # at most the drawn number of pixels per image
+    assert changed.sum() >= 8 * 20 / 4  # about half the range on average
+    if channels == 3:
+        assert np.any(out[..., 0] != out[..., 1])
+
+
+def test_blur_softens_edges_for_its_share_of_images() -> None:
+    images = np.zeros((40, 20, 20, 1), dtype=np.uint8)
+    images[:, :, 10:] = 255  # one hard vertical edge
+    out = augment_batch(images, np.random.default_rng(7), dataclasses.replace(NO_CHANGE, blur=0.5))
+    blurred = np.any((out > 0) & (out < 255), axis=(1, 2, 3))
+    assert 10 <= blurred.sum() <= 30  # about half of 40
+    np.testing.assert_array_equal(out[~blurred], images[~blurred])  # the others untouched
+    always = augment_batch(images, np.random.default_rng(7), dataclasses.replace(NO_CHANGE, blur=1.0))
+    assert np.all(always[:, :, 9] > 0)

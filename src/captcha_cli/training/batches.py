@@ -42,6 +42,8 @@ class Augmentation:
     noise_std: float = 12.0  # grey levels
     lines: int = 0  # up to this many straight lines of random colour drawn across each image
     colour: float = 0.0  # each channel's gain drawn from 1 +- this (colour images only)
+    dots: int = 0  # up to this many single-pixel specks of random colour on each image
+    blur: float = 0.0  # the share of images softened by a 3x3 Gaussian blur
 
 
 AUGMENTATION = Augmentation()
@@ -70,8 +72,8 @@ def gaussian_noise(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarr
 
 
 def augment_batch(images: np.ndarray, rng: np.random.Generator, ranges: Augmentation | None = None) -> np.ndarray:
-    """Small random shifts, rotations and scalings, random lines, brightness/contrast/colour
-    jitter and pixel noise, drawn from `ranges` (the module's AUGMENTATION when omitted)."""
+    """Small random shifts, rotations and scalings, random lines and specks, a light blur,
+    brightness/contrast/colour jitter and pixel noise, drawn from `ranges` (the module's AUGMENTATION when omitted)."""
     r = ranges or AUGMENTATION
     out = np.empty_like(images)
     h, w = images.shape[1:3]
@@ -83,6 +85,10 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator, ranges: Augmenta
         warped = cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         if r.lines:
             draw_lines(warped, int(rng.integers(0, r.lines + 1)), rng)
+        if r.dots:
+            draw_dots(warped, int(rng.integers(0, r.dots + 1)), rng)
+        if r.blur and rng.random() < r.blur:
+            warped = cv2.GaussianBlur(warped, (3, 3), 0)
         out[i] = warped.reshape(image.shape)
     contrast = rng.uniform(1 - r.contrast, 1 + r.contrast, (len(images), 1, 1, 1)).astype(np.float32)
     if r.colour and images.shape[3] > 1:
@@ -109,6 +115,14 @@ def draw_lines(image: np.ndarray, count: int, rng: np.random.Generator) -> None:
         ends = rng.integers(0, (w, h, w, h))
         colour = tuple(int(c) for c in rng.integers(0, 256, channels))
         cv2.line(image, (int(ends[0]), int(ends[1])), (int(ends[2]), int(ends[3])), colour, 1, cv2.LINE_AA)
+
+
+def draw_dots(image: np.ndarray, count: int, rng: np.random.Generator) -> None:
+    """Sets `count` random pixels to random colours, in place: the specks many captchas scatter."""
+    h, w = image.shape[:2]
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    rows, cols = rng.integers(0, h, count), rng.integers(0, w, count)
+    image[rows, cols] = rng.integers(0, 256, (count, channels), dtype=np.uint8).reshape(image[rows, cols].shape)
 
 
 def batch_stream(
