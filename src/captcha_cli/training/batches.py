@@ -120,9 +120,8 @@ def draw_lines(image: np.ndarray, count: int, rng: np.random.Generator) -> None:
 def draw_dots(image: np.ndarray, count: int, rng: np.random.Generator) -> None:
     """Sets `count` random pixels to random colours, in place: the specks many captchas scatter."""
     h, w = image.shape[:2]
-    channels = 1 if image.ndim == 2 else image.shape[2]
     rows, cols = rng.integers(0, h, count), rng.integers(0, w, count)
-    image[rows, cols] = rng.integers(0, 256, (count, channels), dtype=np.uint8).reshape(image[rows, cols].shape)
+    image[rows, cols] = rng.integers(0, 256, (count, *image.shape[2:]), dtype=np.uint8)
 
 
 def batch_stream(
