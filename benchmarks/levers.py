@@ -8,7 +8,7 @@ Usage: python benchmarks/levers.py DATA --name NAME [--time 10m] [--dropout 0] [
        [--batch-size 128] [--aug-rotation 8] [--aug-scale 0] [--aug-shift-x 0.06]
        [--aug-shift-y 0.1] [--aug-noise 12] [--aug-lines 0] [--aug-colour 0]
        [--aug-dots 0] [--aug-blur 0]
-       [--size 200x60 --width-strides 1,2,2,1]
+       [--size 200x60 --width-strides 1,2,2,1] [--sequence-upsampling 2]
 The run folder is PROJECT/NAME, as `captcha train` makes it (metrics.csv, best.keras), so
 `benchmarks/accuracy_budget.py` reads it. Prints one JSON line: steps, best validation accuracy,
 the last round's images/s.
@@ -51,6 +51,8 @@ def spec_overrides(args: argparse.Namespace) -> dict:
         width, height = (int(v) for v in args.size.lower().split("x"))
         strides = tuple(int(v) for v in args.width_strides.split(","))
         overrides.update(width=width, height=height, stage_width_strides=strides)
+    if args.sequence_upsampling:
+        overrides["sequence_upsampling"] = args.sequence_upsampling
     return overrides
 
 
@@ -66,6 +68,7 @@ def main() -> None:
     parser.add_argument("--stage-filters", help="each stage's filters, e.g. 48,96,144,192 (small: 32,64,96,128)")
     parser.add_argument("--size", help="WIDTHxHEIGHT of the input, with --width-strides")
     parser.add_argument("--width-strides", help="each stage's stride along the width, e.g. 1,2,2,1 (13 steps at 200)")
+    parser.add_argument("--sequence-upsampling", type=int, help="repeat each CNN column N times before the BiLSTM")
     for option in AUGMENTATION_OPTIONS:
         kind = int if option in ("aug_lines", "aug_dots") else float
         parser.add_argument("--" + option.replace("_", "-"), type=kind, dest=option)

@@ -8,6 +8,7 @@ the chosen input) with the machine, date and commit, plus one JSON line.
 
 Usage: python benchmarks/outside_sets.py [--sets wp-rsc,henan-digits,seedgen,noisy,simple]
        [--data ../shared/data] [--project benchmarks/runs] [--score-only]
+       [--out benchmarks/results/outside_sets-MACHINE-DATE.json]
 
 `seedgen` has no test split: the last 1,000 of `seedgen-train` in the order of their contents'
 SHA-256 are its test part, the other 7,000 its training part (folders of links made under
@@ -15,7 +16,8 @@ SHA-256 are its test part, the other 7,000 its training part (folders of links m
 every test image (its labels are partly wrong: see ../shared/data/README.md). `noisy` and `simple`
 are the built-in styles, the goal's check that they do not fall back: 8,000 of `captcha generate
 --style S --seed 0` for training and 1,000 of `--seed 1` for the test, made under --project.
-`--score-only` re-scores runs already in --project.
+`--score-only` re-scores runs already in --project. `--out` also writes the JSON, with every
+misread (truth, reading), to a file: the raw figures RESULTS.md links to.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from datetime import date
 from pathlib import Path
 
 from machine import commit, cpu_name
+
+from captcha_cli.atomic import write_text_atomic
 
 SETS = {  # name: (train folder, test folder, --time): the goals' commands
     "wp-rsc": ("wp-rsc/train", "wp-rsc/test", "10m"),
@@ -103,6 +107,7 @@ def score(run: Path, test_dir: Path) -> dict:
         rows = list(csv.DictReader(handle))
     spec = json.loads((run / "best.spec.json").read_text())
     return {
+        "best_validation": max(float(r["full_string_acc"]) for r in rows),
         "full_string": result["full_string_accuracy"],
         "char": result["char_accuracy"],
         "by_length": {k: v["full_string_accuracy"] for k, v in result["by_length"].items()},
@@ -110,6 +115,7 @@ def score(run: Path, test_dir: Path) -> dict:
         "steps": int(float(rows[-1]["step"])),
         "images_per_s": statistics.median(float(r["images_per_s"]) for r in rows),
         "input": f"{spec['width']}x{spec['height']}",
+        "errors": [[e["truth"], e["predicted"]] for e in result["errors"]],
     }
 
 
@@ -128,6 +134,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
     parser.add_argument("--project", type=Path, default=Path("benchmarks/runs"))
     parser.add_argument("--score-only", action="store_true")
+    parser.add_argument("--out", type=Path, help="also write the JSON (with every misread) to this file")
     args = parser.parse_args()
     results = {}
     for name in args.sets.split(","):
@@ -146,7 +153,10 @@ def main() -> None:
             f"| {name} | `{r['command']}` | {r['full_string']:.1%} | {r['char']:.1%} | {lengths} | {r['steps']:,} "
             f"| {r['images_per_s']:.0f} | {r['input']} |"
         )
-    print(json.dumps({"machine": cpu_name(), "date": str(date.today()), "commit": commit(), "sets": results}))
+    raw = json.dumps({"machine": cpu_name(), "date": str(date.today()), "commit": commit(), "sets": results})
+    print(raw)
+    if args.out:
+        write_text_atomic(args.out, raw + "\n")
 
 
 if __name__ == "__main__":

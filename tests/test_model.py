@@ -94,6 +94,19 @@ def test_small_preset_reads_with_ctc_over_13_time_steps() -> None:
     assert model.get_layer("classes").output.shape == (None, 13, 11)
 
 
+def test_sequence_upsampling_repeats_each_column_for_more_time_steps() -> None:
+    spec = spec_for_arch("small", charset="0123456789", max_length=6, sequence_upsampling=2)
+    assert spec.feature_map_size() == (4, 13) and spec.output_steps == 26
+    model = build_model(spec)
+    assert model.get_layer("classes").output.shape == (None, 26, 11)
+    assert model.get_layer("bilstm").input.shape[1] == 26
+    old = spec.to_dict()
+    del old["sequence_upsampling"]  # a spec saved before the field existed
+    assert ModelSpec.from_dict(old).output_steps == 13
+    with pytest.raises(SpecError, match="sequence_upsampling must be a positive integer"):
+        replace(spec, sequence_upsampling=0)
+
+
 def test_small_preset_head_reads_the_bilstm_and_the_cnn_columns() -> None:
     spec = spec_for_arch("small", charset="0123456789", max_length=4)
     model = build_model(spec)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -41,3 +42,39 @@ def test_split_by_content_holds_out_the_last_images_by_content_hash(tmp_path, mo
 def test_help_runs() -> None:
     out = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "--sets" in out.stdout
+
+
+def test_score_only_writes_the_raw_results(tmp_path, trained_run, digits_dir) -> None:
+    """--score-only --out: the trained run scored on the set's test folder, every misread in the file."""
+    run, _ = trained_run
+    data = tmp_path / "data" / "wp-rsc"
+    data.mkdir(parents=True)
+    for part in ("train", "test"):
+        (data / part).symlink_to(digits_dir, target_is_directory=True)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "wp-rsc-small-10m").symlink_to(run, target_is_directory=True)
+    out = tmp_path / "raw.json"
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
+    command = [sys.executable, str(SCRIPT), "--sets", "wp-rsc", "--data", str(data.parent), "--project", str(project)]
+    done = subprocess.run([*command, "--score-only", "--out", str(out)], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    raw = json.loads(out.read_text())
+    scored = raw["sets"]["wp-rsc"]
+    assert scored["images"] == 64 and scored["command"].startswith("captcha train ")
+    assert len(scored["errors"]) == round(64 * (1 - scored["full_string"]))
+    assert 0 <= scored["best_validation"] <= 1 and scored["steps"] == 24
+    assert json.loads(done.stdout.splitlines()[-1]) == raw
+
+
+def test_score_runs_writes_each_runs_command_and_misreads(tmp_path, trained_run, digits_dir) -> None:
+    run, _ = trained_run
+    out = tmp_path / "raw.json"
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
+    script = SCRIPT.with_name("score_runs.py")
+    command = [sys.executable, str(script), str(digits_dir), str(run), "--out", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    scored = json.loads(out.read_text())["runs"][run.name]
+    assert scored["command"].startswith("captcha train ") and "--max-steps 24" in scored["command"]
+    assert scored["images"] == 64 and len(scored["errors"]) == round(64 * (1 - scored["full_string"]))

@@ -85,6 +85,9 @@ class ModelSpec:
     preprocessing: str = "opencv"
     loss: str = "softmax"
     sequence_shortcut: bool = False  # the head also reads the CNN's sequence, beside the BiLSTM's output
+    # each column of the CNN's sequence repeated this many times before the BiLSTM (UpSampling1D):
+    # more CTC time steps for the cost of the BiLSTM alone. 1: none (older models).
+    sequence_upsampling: int = 1
     # (a, b) of the confidence map sigmoid(a * ln(raw confidence) + b), fitted on the validation split
     # when training ends (captcha_cli.model.calibration); empty: confidences are the raw ones (older models)
     calibration: tuple[float, ...] = ()
@@ -113,7 +116,7 @@ class ModelSpec:
     @property
     def output_steps(self) -> int:
         """Output slots: one per label position, or (CTC) one per time step of the sequence."""
-        return self.feature_map_size()[1] if self.loss == "ctc" else self.max_length
+        return self.feature_map_size()[1] * self.sequence_upsampling if self.loss == "ctc" else self.max_length
 
     @property
     def output_size(self) -> int:
@@ -152,6 +155,7 @@ class ModelSpec:
             "pool_stride",
             "lstm_units",
             "fc_units",
+            "sequence_upsampling",
         )
         for name in positive:
             value = getattr(self, name)
@@ -196,7 +200,7 @@ class ModelSpec:
             )
         if self.loss not in LOSSES:
             raise SpecError(f"loss must be one of {', '.join(LOSSES)}. Received: loss={self.loss!r}")
-        steps = self.feature_map_size()[1]
+        steps = self.output_steps
         if self.loss == "ctc" and steps < 2 * self.max_length - 1:
             raise SpecError(
                 f"labels of {self.max_length} characters need at least {2 * self.max_length - 1} CTC time steps; "

@@ -111,6 +111,8 @@ def build_model(spec: ModelSpec | None = None, kernels: Kernels = FAST_KERNELS) 
     channels = spec.stage_filters[-1]
     x = layers.Permute((2, 1, 3), name="to_sequence_permute")(x)
     x = layers.Reshape((width, height * channels), name="to_sequence")(x)
+    if spec.sequence_upsampling > 1:
+        x = layers.UpSampling1D(spec.sequence_upsampling, name="to_sequence_upsampling")(x)
     sequence = x
     x = layers.Bidirectional(layers.LSTM(spec.lstm_units, return_sequences=True), name="bilstm")(x)
     if spec.sequence_shortcut:  # each step's classifier also sees its own CNN column
