@@ -86,7 +86,8 @@ class ModelSpec:
     loss: str = "softmax"
     sequence_shortcut: bool = False  # the head also reads the CNN's sequence, beside the BiLSTM's output
     # each column of the CNN's sequence repeated this many times before the BiLSTM (UpSampling1D):
-    # more CTC time steps for the cost of the BiLSTM alone. 1: none (older models).
+    # more CTC time steps for the cost of the BiLSTM alone. 1: none (every preset, and older models;
+    # benchmarks/RESULTS.md has what 2 read at 30 minutes).
     sequence_upsampling: int = 1
     # (a, b) of the confidence map sigmoid(a * ln(raw confidence) + b), fitted on the validation split
     # when training ends (captcha_cli.model.calibration); empty: confidences are the raw ones (older models)
