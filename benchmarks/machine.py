@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+from datetime import date
 from pathlib import Path
 
 MATRIX_FLAGS = ("amx_bf16", "avx512_bf16")  # what `--precision auto` reads on a CPU
@@ -23,3 +24,8 @@ def cpu_name() -> str:
 def commit() -> str:
     out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     return out.stdout.strip() or "unknown"
+
+
+def stamp() -> dict[str, str]:
+    """The machine, today's date and the commit, as the raw results files record them."""
+    return {"machine": cpu_name(), "date": str(date.today()), "commit": commit()}

@@ -29,10 +29,9 @@ import json
 import shutil
 import statistics
 import subprocess
-from datetime import date
 from pathlib import Path
 
-from machine import commit, cpu_name
+from machine import stamp
 
 from captcha_cli.atomic import write_text_atomic
 
@@ -144,7 +143,8 @@ def main() -> None:
         if not args.score_only:
             command = train(train_dir, budget, args.project, run.name)
         results[name] = {"command": " ".join(command), "test": str(test_dir), **score(run, test_dir)}
-    print(f"Machine: {cpu_name()}; date {date.today()}; commit {commit()}\n")
+    header = stamp()
+    print(f"Machine: {header['machine']}; date {header['date']}; commit {header['commit']}\n")
     print("| set | command | full-string | char | by length | steps | images/s | input |")
     print("|---|---|---:|---:|---|---:|---:|---|")
     for name, r in results.items():
@@ -153,7 +153,7 @@ def main() -> None:
             f"| {name} | `{r['command']}` | {r['full_string']:.1%} | {r['char']:.1%} | {lengths} | {r['steps']:,} "
             f"| {r['images_per_s']:.0f} | {r['input']} |"
         )
-    raw = json.dumps({"machine": cpu_name(), "date": str(date.today()), "commit": commit(), "sets": results})
+    raw = json.dumps({**header, "sets": results})
     print(raw)
     if args.out:
         write_text_atomic(args.out, raw + "\n")

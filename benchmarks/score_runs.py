@@ -13,10 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-from datetime import date
 from pathlib import Path
 
-from machine import commit, cpu_name
+from machine import stamp
 from outside_sets import score
 
 from captcha_cli.atomic import write_text_atomic
@@ -32,7 +31,7 @@ def main() -> None:
     for run in args.runs:
         command = json.loads((run / "config.json").read_text())["command"]
         runs[run.name] = {"command": shlex.join(command), **score(run, args.test)}
-    raw = {"machine": cpu_name(), "date": str(date.today()), "commit": commit(), "test": str(args.test), "runs": runs}
+    raw = {**stamp(), "test": str(args.test), "runs": runs}
     write_text_atomic(args.out, json.dumps(raw, indent=1) + "\n")
     for name, r in runs.items():
         print(f"{name}: {r['full_string']:.1%} full-string, {r['steps']:,} steps, `{r['command']}`")

@@ -12,6 +12,12 @@ from pathlib import Path
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "outside_sets.py"
 
 
+def _run(script: Path, *args: str) -> subprocess.CompletedProcess:
+    """A benchmark script run as a user runs it, with this environment's `captcha` on the PATH."""
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
+    return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, env=env)
+
+
 def _module(monkeypatch):
     monkeypatch.syspath_prepend(str(SCRIPT.parent))  # its sibling `machine`
     spec = importlib.util.spec_from_file_location("outside_sets", SCRIPT)
@@ -55,9 +61,8 @@ def test_score_only_writes_the_raw_results(tmp_path, trained_run, digits_dir) ->
     project.mkdir()
     (project / "wp-rsc-small-10m").symlink_to(run, target_is_directory=True)
     out = tmp_path / "raw.json"
-    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
-    command = [sys.executable, str(SCRIPT), "--sets", "wp-rsc", "--data", str(data.parent), "--project", str(project)]
-    done = subprocess.run([*command, "--score-only", "--out", str(out)], capture_output=True, text=True, env=env)
+    options = ["--sets", "wp-rsc", "--data", str(data.parent), "--project", str(project)]
+    done = _run(SCRIPT, *options, "--score-only", "--out", str(out))
     assert done.returncode == 0, done.stderr
     raw = json.loads(out.read_text())
     scored = raw["sets"]["wp-rsc"]
@@ -70,10 +75,7 @@ def test_score_only_writes_the_raw_results(tmp_path, trained_run, digits_dir) ->
 def test_score_runs_writes_each_runs_command_and_misreads(tmp_path, trained_run, digits_dir) -> None:
     run, _ = trained_run
     out = tmp_path / "raw.json"
-    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
-    script = SCRIPT.with_name("score_runs.py")
-    command = [sys.executable, str(script), str(digits_dir), str(run), "--out", str(out)]
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    done = _run(SCRIPT.with_name("score_runs.py"), str(digits_dir), str(run), "--out", str(out))
     assert done.returncode == 0, done.stderr
     scored = json.loads(out.read_text())["runs"][run.name]
     assert scored["command"].startswith("captcha train ") and "--max-steps 24" in scored["command"]
