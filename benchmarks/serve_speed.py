@@ -32,7 +32,7 @@ from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from outside_sets import commit, cpu_name  # noqa: E402
+from machine import commit, cpu_name  # noqa: E402
 
 
 def free_port() -> int:
