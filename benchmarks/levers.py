@@ -1,10 +1,10 @@
 """One training run of `captcha train DATA --arch small --time T` (the preset's recipe) with one
-lever moved that the command line does not offer: the head's dropout, the stages' widths, the augmentation ranges or
-the geometry (input size and each stage's stride along the width, which set the CTC time steps;
+lever moved that the command line does not offer: the head's dropout, the stages' widths and depths, the augmentation
+ranges or the geometry (input size and each stage's stride along the width, which set the CTC time steps;
 learning rate and batch size are here too, so one script runs every row of a comparison).
 
 Usage: python benchmarks/levers.py DATA --name NAME [--time 10m] [--dropout 0] [--lr 2e-3]
-       [--stage-filters 48,96,144,192]
+       [--stage-filters 48,96,144,192] [--stage-blocks 2,2,1,1]
        [--batch-size 128] [--aug-rotation 8] [--aug-scale 0] [--aug-shift-x 0.06]
        [--aug-shift-y 0.1] [--aug-noise 12] [--aug-lines 0] [--aug-colour 0]
        [--aug-dots 0] [--aug-blur 0]
@@ -45,6 +45,8 @@ def spec_overrides(args: argparse.Namespace) -> dict:
     overrides: dict = {} if args.dropout is None else {"dropout": args.dropout}
     if args.stage_filters:
         overrides["stage_filters"] = tuple(int(v) for v in args.stage_filters.split(","))
+    if args.stage_blocks:
+        overrides["stage_blocks"] = tuple(int(v) for v in args.stage_blocks.split(","))
     if bool(args.size) != bool(args.width_strides):
         raise SystemExit("--size and --width-strides go together")
     if args.size:
@@ -66,6 +68,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--stage-filters", help="each stage's filters, e.g. 48,96,144,192 (small: 32,64,96,128)")
+    parser.add_argument("--stage-blocks", help="each stage's residual blocks, e.g. 2,2,1,1 (small: 2,2,2,2)")
     parser.add_argument("--size", help="WIDTHxHEIGHT of the input, with --width-strides")
     parser.add_argument("--width-strides", help="each stage's stride along the width, e.g. 1,2,2,1 (13 steps at 200)")
     parser.add_argument("--sequence-upsampling", type=int, help="repeat each CNN column N times before the BiLSTM")
