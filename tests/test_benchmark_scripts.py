@@ -29,3 +29,26 @@ def test_helper_imports(helper: Path, monkeypatch) -> None:
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     names = runpy.run_path(str(helper), run_name=helper.stem)
     assert any(callable(v) and getattr(v, "__module__", None) == helper.stem for v in names.values())
+
+
+def test_levers_blocks_keep_the_chosen_geometry(monkeypatch) -> None:
+    """`levers.py --stage-blocks` moves only the depth: the tool still chooses the input and time steps."""
+    from argparse import Namespace
+
+    from captcha_cli.data.datasets import Sample
+    from captcha_cli.data.geometry import spec_for_data
+
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    levers = runpy.run_path(str(BENCHMARKS / "levers.py"), run_name="levers")
+    given = {"dropout": None, "stage_filters": None, "size": None, "width_strides": None, "sequence_upsampling": None}
+    overrides = levers["spec_overrides"](Namespace(**given, stage_blocks="2,2,1,1"))
+    assert overrides == {"stage_blocks": (2, 2, 1, 1)}
+    samples = [Sample(Path(f"{i}.png"), "abcdef", size=(200, 60)) for i in range(3)]
+    spec = spec_for_data("small", samples, overrides=overrides)
+    preset = spec_for_data("small", samples)
+    assert spec.stage_blocks == (2, 2, 1, 1) and preset.stage_blocks == (2, 2, 2, 2)
+    assert (
+        (spec.width, spec.height, spec.output_steps)
+        == (preset.width, preset.height, preset.output_steps)
+        == (200, 60, 25)
+    )
