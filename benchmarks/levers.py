@@ -40,25 +40,30 @@ AUGMENTATION_OPTIONS = {
 }
 
 
+def int_tuple(text: str) -> tuple[int, ...]:
+    """A comma-separated list of integers, e.g. `2,2,1,1`."""
+    return tuple(int(v) for v in text.split(","))
+
+
 def spec_overrides(args: argparse.Namespace) -> dict:
     """The spec fields the options move (a geometry needs both --size and --width-strides)."""
     overrides: dict = {} if args.dropout is None else {"dropout": args.dropout}
     if args.stage_filters:
-        overrides["stage_filters"] = tuple(int(v) for v in args.stage_filters.split(","))
+        overrides["stage_filters"] = args.stage_filters
     if args.stage_blocks:
-        overrides["stage_blocks"] = tuple(int(v) for v in args.stage_blocks.split(","))
+        overrides["stage_blocks"] = args.stage_blocks
     if bool(args.size) != bool(args.width_strides):
         raise SystemExit("--size and --width-strides go together")
     if args.size:
         width, height = (int(v) for v in args.size.lower().split("x"))
-        strides = tuple(int(v) for v in args.width_strides.split(","))
-        overrides.update(width=width, height=height, stage_width_strides=strides)
+        overrides.update(width=width, height=height, stage_width_strides=args.width_strides)
     if args.sequence_upsampling:
         overrides["sequence_upsampling"] = args.sequence_upsampling
     return overrides
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The script's options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data", type=Path)
     parser.add_argument("--name", required=True)
@@ -67,15 +72,25 @@ def main() -> None:
     parser.add_argument("--dropout", type=float)
     parser.add_argument("--lr", type=float)
     parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--stage-filters", help="each stage's filters, e.g. 48,96,144,192 (small: 32,64,96,128)")
-    parser.add_argument("--stage-blocks", help="each stage's residual blocks, e.g. 2,2,1,1 (small: 2,2,2,2)")
+    parser.add_argument(
+        "--stage-filters", type=int_tuple, help="each stage's filters, e.g. 48,96,144,192 (small: 32,64,96,128)"
+    )
+    parser.add_argument(
+        "--stage-blocks", type=int_tuple, help="each stage's residual blocks, e.g. 2,2,1,1 (small: 2,2,2,2)"
+    )
     parser.add_argument("--size", help="WIDTHxHEIGHT of the input, with --width-strides")
-    parser.add_argument("--width-strides", help="each stage's stride along the width, e.g. 1,2,2,1 (13 steps at 200)")
+    parser.add_argument(
+        "--width-strides", type=int_tuple, help="each stage's stride along the width, e.g. 1,2,2,1 (13 steps at 200)"
+    )
     parser.add_argument("--sequence-upsampling", type=int, help="repeat each CNN column N times before the BiLSTM")
     for option in AUGMENTATION_OPTIONS:
         kind = int if option in ("aug_lines", "aug_dots") else float
         parser.add_argument("--" + option.replace("_", "-"), type=kind, dest=option)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
 
     moved = {field: getattr(args, option) for option, field in AUGMENTATION_OPTIONS.items()}
     batches.AUGMENTATION = dataclasses.replace(

@@ -33,15 +33,13 @@ def test_helper_imports(helper: Path, monkeypatch) -> None:
 
 def test_levers_blocks_keep_the_chosen_geometry(monkeypatch) -> None:
     """`levers.py --stage-blocks` moves only the depth: the tool still chooses the input and time steps."""
-    from argparse import Namespace
-
     from captcha_cli.data.datasets import Sample
     from captcha_cli.data.geometry import spec_for_data
 
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     levers = runpy.run_path(str(BENCHMARKS / "levers.py"), run_name="levers")
-    given = {"dropout": None, "stage_filters": None, "size": None, "width_strides": None, "sequence_upsampling": None}
-    overrides = levers["spec_overrides"](Namespace(**given, stage_blocks="2,2,1,1"))
+    args = levers["build_parser"]().parse_args(["DATA", "--name", "run", "--stage-blocks", "2,2,1,1"])
+    overrides = levers["spec_overrides"](args)
     assert overrides == {"stage_blocks": (2, 2, 1, 1)}
     samples = [Sample(Path(f"{i}.png"), "abcdef", size=(200, 60)) for i in range(3)]
     spec = spec_for_data("small", samples, overrides=overrides)
