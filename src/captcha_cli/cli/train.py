@@ -106,7 +106,7 @@ def train(
         bool | None,
         typer.Option(
             "--augment/--no-augment",
-            help="Random shifts, rotations, brightness/contrast and noise. " + _default("augment", "off"),
+            help="Random shifts, rotations, scalings, brightness/contrast and noise. " + _default("augment", "off"),
             show_default=False,
         ),
     ] = None,
