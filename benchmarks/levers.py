@@ -3,7 +3,7 @@ lever moved that the command line does not offer: the head's dropout, the stages
 ranges or the geometry (input size and each stage's stride along the width, which set the CTC time steps;
 learning rate and batch size are here too, so one script runs every row of a comparison).
 
-Usage: python benchmarks/levers.py DATA --name NAME [--time 10m] [--dropout 0] [--lr 2e-3]
+Usage: python benchmarks/levers.py DATA --name NAME [--time 10m] [--seed 0] [--dropout 0] [--lr 2e-3]
        [--stage-filters 48,96,144,192] [--stage-blocks 2,2,1,1]
        [--batch-size 128] [--aug-rotation 8] [--aug-scale 0] [--aug-shift-x 0.06]
        [--aug-shift-y 0.1] [--aug-noise 12] [--aug-lines 0] [--aug-colour 0]
@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--name", required=True)
     parser.add_argument("--project", type=Path, default=Path("runs/levers"))
     parser.add_argument("--time", default="10m")
+    parser.add_argument("--seed", type=int, help="as `captcha train --seed`")
     parser.add_argument("--dropout", type=float)
     parser.add_argument("--lr", type=float)
     parser.add_argument("--batch-size", type=int)
@@ -102,7 +103,11 @@ def main() -> None:
     from captcha_cli.training.trainer import run_training
 
     config = train_config_for(
-        "small", time_budget_s=parse_duration(args.time), learning_rate=args.lr, batch_size=args.batch_size
+        "small",
+        time_budget_s=parse_duration(args.time),
+        learning_rate=args.lr,
+        batch_size=args.batch_size,
+        seed=args.seed,
     )
     request = TrainRequest(
         config=config,
