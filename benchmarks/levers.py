@@ -45,6 +45,12 @@ def int_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(v) for v in text.split(","))
 
 
+def width_by_height(text: str) -> tuple[int, int]:
+    """`WIDTHxHEIGHT`, e.g. `200x60`."""
+    width, height = (int(v) for v in text.lower().split("x"))
+    return width, height
+
+
 def spec_overrides(args: argparse.Namespace) -> dict:
     """The spec fields the options move (a geometry needs both --size and --width-strides)."""
     overrides: dict = {} if args.dropout is None else {"dropout": args.dropout}
@@ -55,7 +61,7 @@ def spec_overrides(args: argparse.Namespace) -> dict:
     if bool(args.size) != bool(args.width_strides):
         raise SystemExit("--size and --width-strides go together")
     if args.size:
-        width, height = (int(v) for v in args.size.lower().split("x"))
+        width, height = args.size
         overrides.update(width=width, height=height, stage_width_strides=args.width_strides)
     if args.sequence_upsampling:
         overrides["sequence_upsampling"] = args.sequence_upsampling
@@ -79,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--stage-blocks", type=int_tuple, help="each stage's residual blocks, e.g. 2,2,1,1 (small: 2,2,2,2)"
     )
-    parser.add_argument("--size", help="WIDTHxHEIGHT of the input, with --width-strides")
+    parser.add_argument("--size", type=width_by_height, help="WIDTHxHEIGHT of the input, with --width-strides")
     parser.add_argument(
         "--width-strides", type=int_tuple, help="each stage's stride along the width, e.g. 1,2,2,1 (13 steps at 200)"
     )

@@ -50,3 +50,15 @@ def test_levers_blocks_keep_the_chosen_geometry(monkeypatch) -> None:
         == (preset.width, preset.height, preset.output_steps)
         == (200, 60, 25)
     )
+
+
+def test_levers_size_and_strides_are_parsed_once(monkeypatch) -> None:
+    """`--size` and `--width-strides` become the spec's fields; a bad size is argparse's error, not a traceback."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    levers = runpy.run_path(str(BENCHMARKS / "levers.py"), run_name="levers")
+    parser = levers["build_parser"]()
+    args = parser.parse_args(["DATA", "--name", "run", "--size", "152x60", "--width-strides", "1,2,1,1"])
+    assert levers["spec_overrides"](args) == {"width": 152, "height": 60, "stage_width_strides": (1, 2, 1, 1)}
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(["DATA", "--name", "run", "--size", "200"])
+    assert exit_info.value.code == 2
