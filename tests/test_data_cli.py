@@ -33,7 +33,7 @@ def test_generate_names_and_labels(noisy_dir) -> None:
         assert Image.open(path).size == (200, 60)
 
 
-@pytest.mark.parametrize("style", ["noisy", "simple"])
+@pytest.mark.parametrize("style", ["noisy", "crowded", "simple"])
 def test_generate_same_seed_same_files(runner, tmp_path, style) -> None:
     for name in ("a", "b"):
         data = invoke_json(runner, "generate", tmp_path / name, "-n", "5", "--style", style, "--seed", "9")
@@ -59,13 +59,47 @@ def test_seeded_captcha_library_repeats_and_restores_secrets() -> None:
     assert library.secrets is original
 
 
+@pytest.mark.parametrize(
+    ("length", "size"), [(1, (200, 60)), (4, (200, 60)), (6, (200, 60)), (12, (200, 60)), (6, (72, 24))]
+)
+def test_crowded_text_stays_inside_the_image_and_its_gaps_vary(length, size) -> None:
+    from captcha_cli.data.synthetic import _draw_crowded_text
+
+    widths, starts = [], []
+    for seed in range(30):
+        image = Image.new("RGB", size, "white")
+        _draw_crowded_text(image, "W8mq0Z4kx2Ab"[:length], np.random.default_rng(seed))
+        inked = np.flatnonzero((np.asarray(image) < 200).any(axis=(0, 2)))
+        assert inked.size and 0 < inked[0] and inked[-1] < size[0] - 1, f"seed {seed}: ink touches a side"
+        widths.append(inked[-1] - inked[0])
+        starts.append(inked[0])
+    # the line's length and place change from captcha to captcha (evenly spaced text would not move)
+    if size[0] == 200 and length <= 6:  # a longer line is squeezed to fill the width
+        assert np.std(starts) > 2
+        assert length == 1 or np.std(widths) > 2
+
+
+def test_crowded_glyphs_overlap_in_some_captchas_and_stand_apart_in_others() -> None:
+    from captcha_cli.data.synthetic import _draw_crowded_text
+
+    blank_columns = []
+    for seed in range(40):
+        image = Image.new("RGB", (200, 60), "white")
+        _draw_crowded_text(image, "HM", np.random.default_rng(seed))
+        inked = (np.asarray(image) < 200).any(axis=(0, 2))
+        first, last = np.flatnonzero(inked)[[0, -1]]
+        blank_columns.append(int((~inked[first:last]).sum()))
+    assert min(blank_columns) == 0 and max(blank_columns) >= 5
+
+
 def test_generate_size_and_bad_options(runner, tmp_path) -> None:
     invoke_json(runner, "generate", tmp_path / "s", "-n", "2", "--width", "120", "--height", "40")
     assert {Image.open(p).size for p in (tmp_path / "s").glob("*.png")} == {(120, 40)}
     result = invoke(runner, "generate", tmp_path / "x", "--style", "wavy")
     assert result.exit_code == 1
     assert (
-        result.stderr.strip() == "Error: unknown style; choose one of noisy, simple, arithmetic. Received: style='wavy'"
+        result.stderr.strip()
+        == "Error: unknown style; choose one of noisy, crowded, simple, arithmetic. Received: style='wavy'"
     )
     result = invoke(runner, "generate", tmp_path / "x", "--length", "four")
     assert result.stderr.strip() == "Error: lengths must look like 4, 4,6 or 4-6. Received: length='four'"

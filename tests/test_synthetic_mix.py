@@ -106,7 +106,10 @@ def test_without_data_it_generates_once_and_mixes_fresh_captchas(runner, tmp_pat
 
 @pytest.mark.parametrize(
     ("option", "value", "message"),
-    [("--synthetic-mix", "1.5", "--synthetic-mix"), ("--synthetic-style", "wavy", "choose one of noisy, simple")],
+    [
+        ("--synthetic-mix", "1.5", "--synthetic-mix"),
+        ("--synthetic-style", "wavy", "choose one of noisy, crowded, simple"),
+    ],
 )
 def test_bad_mix_options_exit_2(runner, tmp_path, digits_dir, option, value, message) -> None:
     result = invoke(runner, "train", digits_dir, *TINY_TRAIN, option, value, "--project", tmp_path)

@@ -19,7 +19,8 @@ def generate(
         str,
         typer.Option(
             "--style",
-            help="noisy (the original system's style), simple, or arithmetic (12+34=?, labels in labels.csv).",
+            help="noisy (the original system's style), crowded (noisy at uneven, overlapping gaps), simple, "
+            "or arithmetic (12+34=?, labels in labels.csv).",
         ),
     ] = "noisy",
     charset: Annotated[str, typer.Option("--charset", help="Characters, ranges allowed.")] = "0-9a-zA-Z",

@@ -202,7 +202,9 @@ def train(
     ] = 8000,
     synthetic_style: Annotated[
         str,
-        typer.Option("--synthetic-style", help="noisy, simple or arithmetic: the generated set and --synthetic-mix."),
+        typer.Option(
+            "--synthetic-style", help="noisy, crowded, simple or arithmetic: the generated set and --synthetic-mix."
+        ),
     ] = "noisy",
     project: Annotated[Path, typer.Option("--project", help="Folder of run folders.")] = Path("runs"),
     name: Annotated[str | None, typer.Option("--name", help="Run folder name (default exp, exp2, ...).")] = None,

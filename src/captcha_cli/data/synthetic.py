@@ -1,5 +1,6 @@
 """Synthetic labelled captchas: `simple` (the captcha library), `noisy` (the original system's
-style) and `arithmetic` (`12+34=?` in the noisy style, labelled with the expression)."""
+style), `crowded` (noisy with uneven, overlapping gaps) and `arithmetic` (`12+34=?` in the noisy
+style, labelled with the expression)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import io
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import lru_cache, partial
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 from types import ModuleType
 
@@ -21,7 +23,7 @@ from captcha_cli.atomic import atomic_write, write_bytes_atomic
 from captcha_cli.data.arithmetic import random_expression
 from captcha_cli.errors import CaptchaError
 
-STYLES = ("noisy", "simple", "arithmetic")
+STYLES = ("noisy", "crowded", "simple", "arithmetic")
 # styles whose labels cannot be file names (`/` divides): listed in labels.csv instead
 MANIFEST_STYLES = ("arithmetic",)
 MANIFEST = "labels.csv"
@@ -86,9 +88,69 @@ def noisy_glyph(char: str, size: int, color: tuple[int, int, int]) -> Image.Imag
     return glyph
 
 
-def render_noisy(text: str, rng: np.random.Generator, width: int = 200, height: int = 60) -> Image.Image:
+def _rotated_glyph(char: str, rng: np.random.Generator, height: int, step: float, long_text: bool) -> Image.Image:
+    """One `noisy` glyph at a random size (33-39 pixels at 60 high), dark colour and tilt (+-30 degrees)."""
+    size = int(rng.integers(33, 40)) * height // 60
+    if long_text:  # an arithmetic expression's 7 glyphs still fit (shorter texts as they always were)
+        size = min(size, int(step * 1.45))
+    glyph = noisy_glyph(char, max(size, 8), _dark(rng))
+    return glyph.rotate(float(rng.uniform(-30, 30)), expand=True, resample=Image.Resampling.BICUBIC)
+
+
+def _paste_centred(image: Image.Image, glyph: Image.Image, cx: int, cy: int) -> None:
+    image.paste(glyph, (cx - glyph.width // 2, cy - glyph.height // 2), glyph)
+
+
+def _draw_even_text(image: Image.Image, text: str, rng: np.random.Generator) -> None:
+    """Glyphs at even steps across the image, each nudged up to 4 pixels either way."""
+    width, height = image.size
+    step = width / (len(text) + 1)
+    for i, char in enumerate(text):
+        glyph = _rotated_glyph(char, rng, height, step, len(text) > 6)
+        cx = int(step * (i + 1) + rng.integers(-4, 5))
+        cy = int(height / 2 + rng.integers(-4, 5))
+        _paste_centred(image, glyph, cx, cy)
+
+
+def _draw_crowded_text(image: Image.Image, text: str, rng: np.random.Generator) -> None:
+    """Glyphs at uneven gaps, from overlapping their neighbour by up to 40% to standing well apart,
+    the whole line at a random place across the image and each glyph up to an eighth of the
+    height off the middle."""
+    width, height = image.size
+    step = width / (len(text) + 1)
+    glyphs = [_rotated_glyph(char, rng, height, step, len(text) > 6) for char in text]
+    ink = [(g.getchannel("A").getbbox() or (0, 0, g.width, 0)) for g in glyphs]
+    ink_widths = [right - left for left, _, right, _ in ink]
+    gaps = [(a + b) / 2 * float(rng.uniform(0.6, 1.7)) for a, b in pairwise(ink_widths)]
+    margin = max(width * 0.03, 1.0)
+    room = width - 2 * margin
+    span = sum(gaps) + (ink_widths[0] + ink_widths[-1]) / 2
+    if span > room and gaps:  # too long for the image: close the gaps to fit
+        ends = span - sum(gaps)
+        gaps = [g * max(room - ends, 0) / sum(gaps) for g in gaps]
+        span = ends + sum(gaps)
+    start = margin + float(rng.uniform(0, max(room - span, 0))) + ink_widths[0] / 2
+    centres = np.concatenate([[0.0], np.cumsum(gaps)]) + start
+    wobble = max(height // 8, 1)
+    for glyph, (left, _, right, _), cx in zip(glyphs, ink, centres, strict=True):
+        cy = int(height / 2 + rng.integers(-wobble, wobble + 1))
+        # centre the glyph's ink, not its box, on cx
+        _paste_centred(image, glyph, int(cx - (left + right) / 2 + glyph.width / 2), cy)
+
+
+def _draw_slanted_lines(draw: ImageDraw.ImageDraw, rng: np.random.Generator, w: int, h: int) -> None:
+    """4-8 thin lines between any two points of the image, at any angle."""
+    for _ in range(int(rng.integers(4, 9))):
+        points = [(int(rng.integers(0, w)), int(rng.integers(0, h))) for _ in range(2)]
+        draw.line(points, fill=_mid(rng), width=1)
+
+
+def render_noisy(
+    text: str, rng: np.random.Generator, width: int = 200, height: int = 60, crowded: bool = False
+) -> Image.Image:
     """A captcha in the original system's style: rotated bold glyphs, lines under and over the
-    text, noise dots, arcs and, 40% of the time, a light blur."""
+    text, noise dots, arcs and, 40% of the time, a light blur. `crowded` (the `crowded` style)
+    sets the glyphs at uneven, often overlapping gaps and adds lines at any angle."""
     image = Image.new("RGB", (width, height), _light(rng, 220))
     draw = ImageDraw.Draw(image)
     for _ in range(int(rng.integers(6, 11))):  # background lines
@@ -98,20 +160,13 @@ def render_noisy(text: str, rng: np.random.Generator, width: int = 200, height: 
     canvas[rng.integers(0, height, count), rng.integers(0, width, count)] = rng.integers(60, 200, (count, 3))
     image = Image.fromarray(canvas)
     draw = ImageDraw.Draw(image)
-    step = width / (len(text) + 1)
-    for i, char in enumerate(text):
-        size = int(rng.integers(33, 40)) * height // 60
-        if len(text) > 6:  # an arithmetic expression's 7 glyphs still fit (shorter texts as they always were)
-            size = min(size, int(step * 1.45))
-        glyph = noisy_glyph(char, max(size, 8), _dark(rng))
-        glyph = glyph.rotate(float(rng.uniform(-30, 30)), expand=True, resample=Image.Resampling.BICUBIC)
-        cx = int(step * (i + 1) + rng.integers(-4, 5))
-        cy = int(height / 2 + rng.integers(-4, 5))
-        image.paste(glyph, (cx - glyph.width // 2, cy - glyph.height // 2), glyph)
+    (_draw_crowded_text if crowded else _draw_even_text)(image, text, rng)
     for _ in range(int(rng.integers(4, 8))):  # lines through the text
         _random_line(draw, rng, width, height, (height // 4, 3 * height // 4), _dark(rng, 160), int(rng.integers(1, 3)))
     for _ in range(int(rng.integers(3, 7))):  # top lines
         _random_line(draw, rng, width, height, (0, height // 4), _mid(rng), 1)
+    if crowded:
+        _draw_slanted_lines(draw, rng, width, height)
     for _ in range(int(rng.integers(2, 5))):  # arcs
         x0, y0 = int(rng.integers(-width // 4, width // 2)), int(rng.integers(-height // 2, height // 2))
         x1, y1 = x0 + int(rng.integers(width // 3, width)), y0 + int(rng.integers(height // 2, height * 2))
@@ -159,6 +214,7 @@ def render_simple(text: str, rng: np.random.Generator, width: int = 200, height:
 
 RENDERERS: dict[str, Callable[..., Image.Image]] = {
     "noisy": render_noisy,
+    "crowded": partial(render_noisy, crowded=True),
     "simple": render_simple,
     "arithmetic": render_noisy,
 }
