@@ -88,11 +88,12 @@ def noisy_glyph(char: str, size: int, color: tuple[int, int, int]) -> Image.Imag
     return glyph
 
 
-def _rotated_glyph(char: str, rng: np.random.Generator, height: int, step: float, long_text: bool) -> Image.Image:
-    """One `noisy` glyph at a random size (33-39 pixels at 60 high), dark colour and tilt (+-30 degrees)."""
+def _rotated_glyph(char: str, rng: np.random.Generator, width: int, height: int, length: int) -> Image.Image:
+    """One `noisy` glyph of a `length`-character text at a random size (33-39 pixels at 60 high),
+    dark colour and tilt (+-30 degrees)."""
     size = int(rng.integers(33, 40)) * height // 60
-    if long_text:  # an arithmetic expression's 7 glyphs still fit (shorter texts as they always were)
-        size = min(size, int(step * 1.45))
+    if length > 6:  # an arithmetic expression's 7 glyphs still fit (shorter texts as they always were)
+        size = min(size, int(width / (length + 1) * 1.45))
     glyph = noisy_glyph(char, max(size, 8), _dark(rng))
     return glyph.rotate(float(rng.uniform(-30, 30)), expand=True, resample=Image.Resampling.BICUBIC)
 
@@ -106,7 +107,7 @@ def _draw_even_text(image: Image.Image, text: str, rng: np.random.Generator) -> 
     width, height = image.size
     step = width / (len(text) + 1)
     for i, char in enumerate(text):
-        glyph = _rotated_glyph(char, rng, height, step, len(text) > 6)
+        glyph = _rotated_glyph(char, rng, width, height, len(text))
         cx = int(step * (i + 1) + rng.integers(-4, 5))
         cy = int(height / 2 + rng.integers(-4, 5))
         _paste_centred(image, glyph, cx, cy)
@@ -117,18 +118,17 @@ def _draw_crowded_text(image: Image.Image, text: str, rng: np.random.Generator) 
     the whole line at a random place across the image and each glyph up to an eighth of the
     height off the middle."""
     width, height = image.size
-    step = width / (len(text) + 1)
-    glyphs = [_rotated_glyph(char, rng, height, step, len(text) > 6) for char in text]
+    glyphs = [_rotated_glyph(char, rng, width, height, len(text)) for char in text]
     ink = [(g.getchannel("A").getbbox() or (0, 0, g.width, 0)) for g in glyphs]
     ink_widths = [right - left for left, _, right, _ in ink]
     gaps = [(a + b) / 2 * float(rng.uniform(0.6, 1.7)) for a, b in pairwise(ink_widths)]
     margin = max(width * 0.03, 1.0)
     room = width - 2 * margin
-    span = sum(gaps) + (ink_widths[0] + ink_widths[-1]) / 2
-    if span > room and gaps:  # too long for the image: close the gaps to fit
-        ends = span - sum(gaps)
-        gaps = [g * max(room - ends, 0) / sum(gaps) for g in gaps]
-        span = ends + sum(gaps)
+    ends = (ink_widths[0] + ink_widths[-1]) / 2  # the first and last glyphs' outer halves
+    if gaps and ends + sum(gaps) > room:  # too long for the image: close the gaps to fit
+        total = sum(gaps)
+        gaps = [g * max(room - ends, 0) / total for g in gaps]
+    span = ends + sum(gaps)
     start = margin + float(rng.uniform(0, max(room - span, 0))) + ink_widths[0] / 2
     centres = np.concatenate([[0.0], np.cumsum(gaps)]) + start
     wobble = max(height // 8, 1)
