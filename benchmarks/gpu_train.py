@@ -34,6 +34,7 @@ import numpy as np
 from generated import captchas
 
 from captcha_cli.charset import DEFAULT_CHARSET
+from captcha_cli.data.geometry import choose_geometry
 from captcha_cli.model.decoding import accuracy, decode_logits
 from captcha_cli.model.losses import make_loss
 from captcha_cli.model.network import build_model
@@ -63,6 +64,24 @@ def noisy_sets(spec: ModelSpec, count: int) -> tuple[tuple[np.ndarray, np.ndarra
     seconds = time.perf_counter() - start
     print(f"{count + 1000} captchas ({spec.preprocessing}) generated in {seconds:.1f} s", flush=True)
     return sets
+
+
+def preset_spec(arch: str) -> ModelSpec:
+    """The spec `captcha train --arch ARCH` builds for the `noisy` set (200x60, up to 6 characters):
+    for a CTC preset, the input size and time steps the tool chooses from that geometry."""
+    spec = spec_for_arch(arch, charset=DEFAULT_CHARSET, max_length=6)
+    if spec.loss != "ctc":
+        return spec
+    leading = (spec.stem_stride, spec.pool_stride)
+    chosen = choose_geometry([(200, 60)], spec.max_length, leading, spec.stage_strides)
+    return spec_for_arch(
+        arch,
+        charset=DEFAULT_CHARSET,
+        max_length=6,
+        height=chosen.height,
+        width=chosen.width,
+        stage_width_strides=chosen.stage_width_strides,
+    )
 
 
 def lstm_layers(model: keras.Model) -> list[keras.layers.LSTM]:
@@ -229,13 +248,13 @@ def main() -> None:
     card = device_name()
     if card == "CPU" and not args.allow_cpu:
         sys.exit(f"gpu_train.py: no GPU visible to Keras's {keras.backend.backend()} backend (--allow-cpu runs anyway)")
-    spec = spec_for_arch(args.arch, charset=DEFAULT_CHARSET, max_length=6)
+    spec = preset_spec(args.arch)
     (images, ids), heldout = noisy_sets(spec, args.count)
     rates = {}
     for precision in args.precisions.split(","):
         rates[precision] = images_per_second(spec, images, ids, precision, args)
         print(f"{precision}: {rates[precision]['images_per_s']:.0f} images/s", flush=True)
-    target_spec = spec_for_arch(args.target_arch, charset=DEFAULT_CHARSET, max_length=6)
+    target_spec = preset_spec(args.target_arch)
     if target_spec.preprocessing != spec.preprocessing:
         (images, ids), heldout = noisy_sets(target_spec, args.count)
     cut = round(0.8 * len(images))
@@ -247,6 +266,11 @@ def main() -> None:
         "python": platform.python_version(),
         "arch": args.arch,
         "target_arch": args.target_arch,
+        "target_input": {
+            "height": target_spec.height,
+            "width": target_spec.width,
+            "width_strides": list(target_spec.stage_width_strides),
+        },
         "batch_size": args.batch_size,
         "images_per_s": rates,
         "time_to_target": target,

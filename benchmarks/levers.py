@@ -1,7 +1,8 @@
 """One training run of `captcha train DATA --arch small --time T` (the preset's recipe) with one
 lever moved that the command line does not offer: the head's dropout, the stages' widths and depths, the augmentation
 ranges or the geometry (input size and each stage's stride along the width, which set the CTC time steps;
-learning rate and batch size are here too, so one script runs every row of a comparison).
+learning rate, batch size and the generated share of each batch are here too, so one script runs
+every row of a comparison).
 
 Usage: python benchmarks/levers.py DATA --name NAME [--time 10m] [--seed 0] [--dropout 0] [--lr 2e-3]
        [--stage-filters 48,96,144,192] [--stage-blocks 2,2,1,1]
@@ -9,6 +10,7 @@ Usage: python benchmarks/levers.py DATA --name NAME [--time 10m] [--seed 0] [--d
        [--aug-shift-y 0.1] [--aug-noise 12] [--aug-lines 0] [--aug-colour 0]
        [--aug-dots 0] [--aug-blur 0]
        [--size 200x60 --width-strides 1,2,2,1] [--sequence-upsampling 2]
+       [--synthetic-mix 0.5 --synthetic-style crowded]
 The run folder is PROJECT/NAME, as `captcha train` makes it (metrics.csv, best.keras), so
 `benchmarks/accuracy_budget.py` reads it. Prints one JSON line: steps, best validation accuracy,
 the last round's images/s.
@@ -90,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--width-strides", type=int_tuple, help="each stage's stride along the width, e.g. 1,2,2,1 (13 steps at 200)"
     )
     parser.add_argument("--sequence-upsampling", type=int, help="repeat each CNN column N times before the BiLSTM")
+    parser.add_argument("--synthetic-mix", type=float, help="as `captcha train --synthetic-mix`")
+    parser.add_argument("--synthetic-style", default="noisy", help="as `captcha train --synthetic-style`")
     for option in AUGMENTATION_OPTIONS:
         kind = int if option in ("aug_lines", "aug_dots") else float
         parser.add_argument("--" + option.replace("_", "-"), type=kind, dest=option)
@@ -114,10 +118,11 @@ def main() -> None:
         learning_rate=args.lr,
         batch_size=args.batch_size,
         seed=args.seed,
+        synthetic_mix=args.synthetic_mix,
     )
     request = TrainRequest(
         config=config,
-        data=DataOptions(data=args.data),
+        data=DataOptions(data=args.data, synthetic_style=args.synthetic_style),
         arch="small",
         arch_given=True,
         spec_overrides=spec_overrides(args),
