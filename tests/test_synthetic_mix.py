@@ -12,7 +12,7 @@ from captcha_cli.data.synthetic import sample
 from captcha_cli.errors import CaptchaError
 from captcha_cli.spec import ModelSpec
 from captcha_cli.training.batches import batch_stream
-from captcha_cli.training.freshdata import SERIES_SALT, FreshCaptchas, mixed_count
+from captcha_cli.training.freshdata import SERIES_SALT, FreshCaptchas, drawing_size, mixed_count
 from tests.conftest import TINY, TINY_TRAIN
 from tests.helpers import invoke
 
@@ -25,11 +25,23 @@ def test_fresh_batch_matches_the_generator_and_the_preprocessing() -> None:
     assert images.shape == (3, 32, 64, 3) and images.dtype == np.uint8
     texts = [SPEC.codec.decode(row) for row in ids]
     assert all(len(t) in (3, 4) and set(t) <= set("0123456789") for t in texts)
-    # the third sample of step 2 is index 2 * 3 + 2 of the salted series, preprocessed like data
-    text, image = sample("simple", 5 + SERIES_SALT, 8, SPEC.charset, (3, 4), 200, 60)
+    # the third sample of step 2 is index 2 * 3 + 2 of the salted series, drawn 60 high at the
+    # input's aspect (64x32: 120x60), preprocessed like data
+    text, image = sample("simple", 5 + SERIES_SALT, 8, SPEC.charset, (3, 4), 120, 60)
     assert texts[2] == text
     expected = prepare_uint8(np.asarray(image), 32, 64, 3, SPEC.preprocessing)
     np.testing.assert_array_equal(images[2], expected)
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "drawn"),
+    [(200, 60, (200, 60)), (72, 24, (180, 60)), (70, 30, (140, 60)), (360, 60, (360, 60)), (400, 100, (240, 60))],
+)
+def test_fresh_captchas_are_drawn_60_high_at_the_inputs_aspect(width, height, drawn) -> None:
+    spec = ModelSpec(**{**TINY, "width": width, "height": height})
+    assert drawing_size(spec) == drawn
+    images, _ = FreshCaptchas(spec, "noisy", (4,), seed=0).batch(0, 1)
+    assert images.shape == (1, height, width, 3)
 
 
 def test_fresh_batches_are_new_every_step_and_repeat_by_seed() -> None:

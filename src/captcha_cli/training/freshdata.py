@@ -14,6 +14,14 @@ from captcha_cli.errors import CaptchaError
 from captcha_cli.spec import ModelSpec
 
 SERIES_SALT = 104_729  # keeps the mix's series apart from `captcha generate --seed N`
+DRAWING_HEIGHT = 60  # the styles' glyph sizes, line widths and dot counts are drawn for 60 pixels high
+
+
+def drawing_size(spec: ModelSpec) -> tuple[int, int]:
+    """(width, height) fresh captchas are drawn at before the model's preprocessing resizes them:
+    60 pixels high, as the styles are drawn, and of the model's input aspect, so glyphs keep their
+    shape (a 72x24 model gets 180x60 drawings, a 360x60 one 360x60, a 200x60 one 200x60)."""
+    return max(1, round(DRAWING_HEIGHT * spec.width / spec.height)), DRAWING_HEIGHT
 
 
 @dataclass(frozen=True)
@@ -37,9 +45,10 @@ class FreshCaptchas:
         spec, codec = self.spec, self.spec.codec
         images = np.empty((count, *spec.input_shape), dtype=np.uint8)
         ids = np.empty((count, spec.max_length), dtype=np.int32)
+        width, height = drawing_size(spec)
         for i in range(count):
             text, image = sample(
-                self.style, self.seed + SERIES_SALT, step * count + i, spec.charset, self.lengths, 200, 60
+                self.style, self.seed + SERIES_SALT, step * count + i, spec.charset, self.lengths, width, height
             )
             rgb = np.asarray(image, dtype=np.uint8)
             images[i] = prepare_uint8(rgb, spec.height, spec.width, spec.channels, spec.preprocessing)
