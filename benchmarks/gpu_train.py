@@ -34,12 +34,13 @@ import numpy as np
 from generated import captchas
 
 from captcha_cli.charset import DEFAULT_CHARSET
-from captcha_cli.data.geometry import choose_geometry
+from captcha_cli.data.datasets import Sample
+from captcha_cli.data.geometry import spec_for_data
 from captcha_cli.model.decoding import accuracy, decode_logits
 from captcha_cli.model.losses import make_loss
 from captcha_cli.model.network import build_model
 from captcha_cli.precision import POLICIES
-from captcha_cli.spec import ModelSpec, TrainConfig, spec_for_arch
+from captcha_cli.spec import ModelSpec, TrainConfig
 from captcha_cli.training.batches import batch_stream
 
 CHUNK = 250  # captchas per generating task
@@ -67,21 +68,10 @@ def noisy_sets(spec: ModelSpec, count: int) -> tuple[tuple[np.ndarray, np.ndarra
 
 
 def preset_spec(arch: str) -> ModelSpec:
-    """The spec `captcha train --arch ARCH` builds for the `noisy` set (200x60, up to 6 characters):
-    for a CTC preset, the input size and time steps the tool chooses from that geometry."""
-    spec = spec_for_arch(arch, charset=DEFAULT_CHARSET, max_length=6)
-    if spec.loss != "ctc":
-        return spec
-    leading = (spec.stem_stride, spec.pool_stride)
-    chosen = choose_geometry([(200, 60)], spec.max_length, leading, spec.stage_strides)
-    return spec_for_arch(
-        arch,
-        charset=DEFAULT_CHARSET,
-        max_length=6,
-        height=chosen.height,
-        width=chosen.width,
-        stage_width_strides=chosen.stage_width_strides,
-    )
+    """The spec `captcha train --arch ARCH` builds for the `noisy` set (200x60, up to 6 characters),
+    through the tool's own choice of a CTC preset's input size and time steps."""
+    noisy = Sample(Path("noisy.png"), "x" * 6, size=(200, 60))
+    return spec_for_data(arch, [noisy], charset=DEFAULT_CHARSET, max_length=6)
 
 
 def lstm_layers(model: keras.Model) -> list[keras.layers.LSTM]:
