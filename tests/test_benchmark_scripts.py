@@ -3,6 +3,7 @@ silently): each script runs with `--help` in this process, each helper module im
 
 from __future__ import annotations
 
+import argparse
 import runpy
 import sys
 from pathlib import Path
@@ -62,3 +63,19 @@ def test_levers_size_and_strides_are_parsed_once(monkeypatch) -> None:
     with pytest.raises(SystemExit) as exit_info:
         parser.parse_args(["DATA", "--name", "run", "--size", "200"])
     assert exit_info.value.code == 2
+
+
+def test_style_likeness_reads_each_mix_style(trained_run, monkeypatch) -> None:
+    """`style_likeness.py` draws the mix's own captchas for the run's charset and reads them with its
+    model: every style scored, shares in [0, 1], and the same figures for the same seed."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    script = runpy.run_path(str(BENCHMARKS / "style_likeness.py"), run_name="style_likeness")
+    run, lengths = script["run_and_lengths"](f"{trained_run[0]}:4")
+    assert (run, lengths) == (trained_run[0], (4,))
+    first = script["likeness"](run, lengths, 6, 3)
+    assert set(first) == {"noisy", "crowded", "simple"}
+    for scores in first.values():
+        assert 0 <= scores["read"] <= 1 and 0 <= scores["mean_confidence"] <= 1
+    assert script["likeness"](run, lengths, 6, 3) == first
+    with pytest.raises(argparse.ArgumentTypeError, match="RUN:LENGTHS"):
+        script["run_and_lengths"]("4,6")
