@@ -23,6 +23,7 @@ from machine import stamp
 from captcha_cli import runtime
 from captcha_cli.atomic import write_text_atomic
 from captcha_cli.data.synthetic import parse_lengths
+from captcha_cli.errors import CaptchaError
 
 MIX_STYLES = ("noisy", "crowded", "simple")  # the styles --synthetic-mix can draw for any charset
 
@@ -32,7 +33,10 @@ def run_and_lengths(text: str) -> tuple[Path, tuple[int, ...]]:
     run, _, lengths = text.rpartition(":")
     if not run:
         raise argparse.ArgumentTypeError(f"expected RUN:LENGTHS, e.g. runs/x:4,6. Received: {text!r}")
-    return Path(run), parse_lengths(lengths)
+    try:
+        return Path(run), parse_lengths(lengths)
+    except CaptchaError as error:  # argparse reports only its own errors without a traceback
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def likeness(run: Path, lengths: tuple[int, ...], count: int, seed: int) -> dict[str, dict[str, float]]:

@@ -79,3 +79,5 @@ def test_style_likeness_reads_each_mix_style(trained_run, monkeypatch) -> None:
     assert script["likeness"](run, lengths, 6, 3) == first
     with pytest.raises(argparse.ArgumentTypeError, match="RUN:LENGTHS"):
         script["run_and_lengths"]("4,6")
+    with pytest.raises(argparse.ArgumentTypeError, match="lengths must look like"):
+        script["run_and_lengths"]("runs/x:four")
