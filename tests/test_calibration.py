@@ -26,10 +26,23 @@ def test_fit_recovers_the_map_that_made_the_outcomes() -> None:
 
 
 def test_a_split_read_perfectly_gives_finite_odds_below_certainty() -> None:
-    raw = np.array([0.2, 0.5, 0.9])
-    slope, intercept = fit_calibration(raw, np.array([True, True, True]))
+    raw = np.array([0.9, 0.92, 0.95, 0.97, 0.99])
+    slope, intercept = fit_calibration(raw, np.ones(5, dtype=bool))
     calibrated = apply_calibration(raw, (slope, intercept))
-    assert np.all(np.isfinite(calibrated)) and np.all(calibrated < 1.0) and np.all(calibrated >= 0.75)
+    assert np.all(np.isfinite(calibrated)) and np.all(calibrated < 1.0) and calibrated[-1] >= 0.75
+
+
+def test_a_split_read_perfectly_keeps_the_order() -> None:
+    """With no wrong answer to learn from, the map is not flat: an answer less confident than any
+    the split held (a captcha of another kind) gets a low confidence, the split's own a high one."""
+    rng = np.random.default_rng(0)
+    raw = rng.uniform(0.75, 1.0, 1_600)
+    slope, intercept = fit_calibration(raw, np.ones(raw.size, dtype=bool))
+    assert slope > 0
+    typical, unseen = apply_calibration(np.array([np.median(raw), 0.3]), (slope, intercept))
+    assert typical > 0.99 and unseen < 0.5
+    every_equal = fit_calibration(np.full(4, 0.8), np.ones(4, dtype=bool))
+    assert every_equal[0] == 0.0 and apply_calibration(np.array([0.8]), every_equal)[0] == pytest.approx(5 / 6)
 
 
 def test_the_map_never_reverses_the_order() -> None:
