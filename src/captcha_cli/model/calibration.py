@@ -53,15 +53,16 @@ def fit_calibration(raw: np.ndarray, correct: np.ndarray, iterations: int = 100)
     correct = np.asarray(correct, dtype=bool)
     if len(x) == 0:
         raise ValueError("cannot calibrate on no answers")
-    if correct.all() and x.std() >= 1e-12:
+    orderable = x.std() >= 1e-12  # else every answer is equally confident: nothing to order them by
+    if correct.all() and orderable:
         x, correct = np.append(x, x.min()), np.append(correct, False)
     positives, negatives = int(correct.sum()), int((~correct).sum())
     target = np.where(correct, (positives + 1) / (positives + 2), 1 / (negatives + 2))
     rate = float(np.clip(target.mean(), 1e-6, 1 - 1e-6))
     base = (0.0, float(np.log(rate / (1 - rate))))
-    center, scale = float(x.mean()), float(x.std())
-    if scale < 1e-12:  # every answer equally confident: nothing to order them by
+    if not orderable:
         return base
+    center, scale = float(x.mean()), float(x.std())
     design = np.stack([(x - center) / scale, np.ones_like(x)], axis=1)
 
     def loss(params: np.ndarray) -> float:
